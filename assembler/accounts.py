@@ -232,7 +232,8 @@ def configure_accounts(tree: Tree, *, users: Sequence[User], groups: Sequence[Gr
             primary = db.groups[user.name]
         else:
             primary = db.add_group(user.name, uid if uid not in db.used_gids() else None)
-        db.users[user.name] = _User(name=user.name, uid=uid, gid=primary.gid, gecos=user.comment, home=user.home,
+        home = user.home or ("/" if user.system else f"/home/{user.name}")
+        db.users[user.name] = _User(name=user.name, uid=uid, gid=primary.gid, gecos=user.comment, home=home,
                                     shell=user.shell, password=user.password)
         for gname in user.groups:
             if gname not in db.groups:
@@ -240,9 +241,9 @@ def configure_accounts(tree: Tree, *, users: Sequence[User], groups: Sequence[Gr
                                   hint="declare it under [[groups]]")
             if user.name not in db.groups[gname].members:
                 db.groups[gname].members.append(user.name)
-        if user.home and user.home != "/" and not user.system:
-            tree.mkdirs(user.home.lstrip("/"), mtime=epoch)
-            tree.replace(user.home.lstrip("/"), user=user.name, group=primary.name, mode=0o700)
+        if home != "/" and not user.system:
+            tree.mkdirs(home.lstrip("/"), mtime=epoch)
+            tree.replace(home.lstrip("/"), user=user.name, group=primary.name, mode=0o700)
 
     _write(tree, db, epoch)
     return Accounts(uids={u.name: u.uid for u in db.users.values()},
