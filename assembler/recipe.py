@@ -20,7 +20,9 @@ from typing import Any
 from .errors import RecipeError
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
-_UNIT_RE = re.compile(r"^[A-Za-z0-9:_.@\\-]+\.(service|socket|target|timer|path|mount|automount|swap|slice|scope|device)$")
+_UNIT_RE = re.compile(
+    r"^[A-Za-z0-9:_.@\\-]+\.(service|socket|target|timer|path|mount|automount|swap|slice|scope|device)$"
+)
 OUTPUT_FORMATS = ("uki", "raw", "gcp", "azure")
 PLATFORMS = ("azure", "qemu-tdx", "gcp-tdx")
 BASES = ("essential", "required", "minimal")
