@@ -1,0 +1,258 @@
+"""The build pipeline: recipe → lock → .debs → tree → initrd → UKI (→ disks, measurements).
+
+``build_image`` reads like a checklist of named steps; each step is a function of values, and only
+the fetcher (network, cache) and the final output stage touch the host.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import cast
+
+import debfetch
+import uki
+from debfetch.lockfile import Lock
+
+from . import __version__
+from . import configure as cfg
+from .accounts import configure_accounts
+from .alternatives import Candidate, apply_alternatives, parse_script
+from .deb import DebPackage, read_deb
+from .errors import BuildError, RecipeError
+from .initrd import library_versions, pack
+from .output import dumps, sha256sums, staged_directory, write_atomic
+from .recipe import Recipe
+from .rootfs import unpack
+from .tree import Kind, Tree
+from .units import add_wants, enable, mask, set_default_target
+
+log = logging.getLogger(__name__)
+
+STUB_PATH = "usr/lib/systemd/boot/efi/linuxx64.efi.stub"
+
+Progress = Callable[[str], None]
+
+
+@contextmanager
+def step(name: str) -> Iterator[None]:
+    """Log a step on entry and its duration on exit (mkosi's complete_step)."""
+    log.info("%s", name)
+    start = time.monotonic()
+    yield
+    log.debug("%s: done in %.1fs", name, time.monotonic() - start)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Kernel:
+    version: str  # uname -r
+    image: bytes  # the bzImage (EFI stub kernel)
+    package: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Image:
+    """Everything the output stage writes, in memory."""
+
+    recipe: Recipe
+    lock: Lock
+    lock_bytes: bytes
+    uki: bytes
+    initrd_sha256: str
+    cpio_sha256: str
+    cpio_size: int
+    files: int
+    kernel_version: str
+    os_release: bytes
+    cmdline: str
+    packages: tuple[DebPackage, ...]
+    extra_outputs: dict[str, bytes] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------------------------
+# locking and fetching
+
+
+def sources_of(recipe: Recipe) -> list[debfetch.Source]:
+    return [debfetch.Source(archive="debian-security" if s.endswith("-security") else "debian", suite=s,
+                            components=recipe.components, snapshot=recipe.snapshot or None)
+            for s in recipe.suites]
+
+
+def lock_recipe(recipe: Recipe, *, mirrors: Sequence[str]) -> Lock:
+    with step(f"Resolving {len(recipe.all_packages)} packages from {', '.join(recipe.suites)}"):
+        base = cast(debfetch.Base, recipe.base)
+        return debfetch.lock(sources=sources_of(recipe), packages=recipe.all_packages, base=base,
+                             mirrors=mirrors, tie_breaks=dict(recipe.tie_breaks),
+                             source_date_epoch=recipe.source_date_epoch)
+
+
+def load_or_lock(recipe: Recipe, *, mirrors: Sequence[str], offline: bool) -> tuple[Lock, bytes]:
+    """The committed lock when it exists and matches the recipe, else a fresh one written next to it."""
+    path = recipe.lock_path
+    if path.exists():
+        data = path.read_bytes()
+        lock = Lock.from_json(data)
+        locked = {x.name for x in lock.packages}
+        missing = [p for p in recipe.all_packages if p.split("=")[0].split("/")[0] not in locked]
+        if missing:
+            raise RecipeError(f"the lock does not cover {', '.join(missing)}", where=str(path),
+                              hint=f"run: python -m assembler lock {recipe.path} --update")
+        return lock, data
+    if offline:
+        raise RecipeError("no lockfile and --offline given", where=str(path))
+    lock = lock_recipe(recipe, mirrors=mirrors)
+    data = lock.to_json().encode()
+    write_atomic(path, data)
+    log.info("wrote %s (%d packages)", path, len(lock.packages))
+    return lock, data
+
+
+def read_packages(paths: Sequence[tuple[str, Path]]) -> list[DebPackage]:
+    """Parse the .debs in parallel (decompression releases the GIL); the order is the input order."""
+    def one(item: tuple[str, Path]) -> DebPackage:
+        name, path = item
+        return read_deb(path.read_bytes(), where=f"{name} ({path})")
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        return list(pool.map(one, paths))
+
+
+# ----------------------------------------------------------------------------------------------
+# kernel and stub
+
+
+def take_kernel(tree: Tree, *, epoch: int) -> Kernel:
+    """Take the bzImage out of /boot and drop the rest of the /boot payload (spec ramroot §3)."""
+    images = [p for p in tree.listdir("boot") if p.startswith("vmlinuz-")]
+    if len(images) != 1:
+        raise RecipeError(f"expected one kernel in /boot, found {len(images)}: {', '.join(images) or 'none'}",
+                          where="kernel.package")
+    entry = tree[f"boot/{images[0]}"]
+    version = images[0][len("vmlinuz-"):]
+    for name in tree.listdir("boot"):
+        if name.startswith(("vmlinuz-", "System.map-", "initrd.img-")):
+            tree.remove(f"boot/{name}")
+    for name in tree.listdir(""):
+        if name.startswith(("vmlinuz", "initrd.img")) and tree[name].kind is Kind.SYMLINK:
+            tree.remove(name)
+    return Kernel(version=version, image=entry.data, package=entry.package or "?")
+
+
+def stub_from(packages: Sequence[DebPackage], stub_package: str) -> bytes:
+    for pkg in packages:
+        if pkg.name == stub_package:
+            for m in pkg.members:
+                if m.path in (STUB_PATH, "lib/systemd/boot/efi/linuxx64.efi.stub"):
+                    return m.data
+            raise RecipeError(f"{stub_package} has no {STUB_PATH}", where="uki.stub")
+    raise RecipeError(f"stub package {stub_package} is not in the lock", where="uki.stub")
+
+
+# ----------------------------------------------------------------------------------------------
+# the image
+
+
+def alternatives_of(packages: Sequence[DebPackage]) -> list[Candidate]:
+    out: list[Candidate] = []
+    for pkg in packages:
+        script = pkg.control_files.get("postinst")
+        if script:
+            out += parse_script(script.decode("utf-8", "replace"), pkg.name)
+    return out
+
+
+def configure_tree(tree: Tree, recipe: Recipe, packages: Sequence[DebPackage]) -> tuple[bytes, object]:
+    """All declarative configuration, in a fixed order. Returns (os-release bytes, accounts)."""
+    epoch = recipe.source_date_epoch
+    with step("Configuring the tree"):
+        cfg.base_files_defaults(tree, epoch=epoch)
+        cfg.extra_trees(tree, recipe.extra_trees, recipe.modes, epoch=epoch)
+        accounts = configure_accounts(tree, users=recipe.users, groups=recipe.groups, epoch=epoch)
+        apply_alternatives(tree, alternatives_of(packages), epoch=epoch)
+        cfg.shells(tree, [u.shell for u in recipe.users], epoch=epoch)
+        os_release = cfg.identity(tree, recipe, epoch=epoch)
+        cfg.devices(tree, epoch=epoch)
+        cfg.init(tree, recipe, epoch=epoch)
+        enable(tree, recipe.enable, epoch=epoch)
+        for target, units in recipe.wants.items():
+            add_wants(tree, target, units, epoch=epoch)
+        mask(tree, recipe.mask, epoch=epoch)
+        if recipe.default_target:
+            set_default_target(tree, recipe.default_target, epoch=epoch)
+        cfg.ca_certificates(tree, epoch=epoch)
+        cfg.dpkg_database(tree, packages, epoch=epoch)
+        cfg.updated_stamps(tree, epoch=epoch)
+    with step("Removing documentation and volatile files"):
+        n = cfg.remove(tree, (*cfg.ALWAYS_REMOVE, *recipe.remove))
+        log.debug("removed %d paths", n)
+    tree.clamp_mtimes(epoch)
+    return os_release, accounts
+
+
+def build_image(recipe: Recipe, *, mirrors: Sequence[str], offline: bool = False,
+                cache_dir: Path | None = None) -> Image:
+    lock, lock_bytes = load_or_lock(recipe, mirrors=mirrors, offline=offline)
+    with step(f"Fetching {len(lock.packages)} packages"):
+        paths = debfetch.fetch(lock, mirrors=[] if offline else mirrors, cache_dir=cache_dir)
+    with step("Reading packages"):
+        all_pkgs = read_packages([(p.name, paths[p.sha256]) for p in lock.packages])
+    stub = stub_from(all_pkgs, recipe.stub_package)
+    image_pkgs = [p for p in all_pkgs if p.name != recipe.stub_package or p.name in recipe.packages]
+    with step(f"Unpacking {len(image_pkgs)} packages"):
+        tree = unpack(image_pkgs)
+    kernel = take_kernel(tree, epoch=recipe.source_date_epoch)
+    os_release, accounts = configure_tree(tree, recipe, image_pkgs)
+    with step(f"Packing {len(tree)} entries into the initrd"):
+        initrd = pack(tree, accounts)  # type: ignore[arg-type]
+    cmdline = " ".join(recipe.cmdline)
+    with step("Assembling the UKI"):
+        try:
+            efi = uki.build_uki(stub=stub, linux=kernel.image, initrds=[initrd.compressed],
+                                cmdline=cmdline.encode() if cmdline else None, os_release=os_release,
+                                uname=kernel.version)
+        except uki.errors.UkiError as e:
+            raise BuildError(f"UKI assembly failed: {e}") from e
+    return Image(recipe=recipe, lock=lock, lock_bytes=lock_bytes, uki=efi,
+                 initrd_sha256=hashlib.sha256(initrd.compressed).hexdigest(), cpio_sha256=initrd.cpio_sha256,
+                 cpio_size=initrd.cpio_size, files=initrd.entries, kernel_version=kernel.version,
+                 os_release=os_release, cmdline=cmdline, packages=tuple(all_pkgs))
+
+
+def manifest(image: Image, outputs: dict[str, str]) -> dict[str, object]:
+    r = image.recipe
+    return {
+        "format": 1,
+        "tool": {"name": "assembler", "version": __version__},
+        "image": {"id": r.id, "profiles": list(r.profiles), "source_date_epoch": r.source_date_epoch},
+        "lock": {"path": r.lock_path.name, "sha256": hashlib.sha256(image.lock_bytes).hexdigest()},
+        "packages": [{"name": p.name, "version": p.version, "arch": p.arch, "sha256": p.sha256}
+                     for p in image.lock.packages],
+        "kernel": {"version": image.kernel_version, "cmdline": image.cmdline},
+        "initrd": {"files": image.files, "cpio_sha256": image.cpio_sha256, "cpio_size": image.cpio_size,
+                   "zstd_sha256": image.initrd_sha256},
+        "uki": {"sha256": hashlib.sha256(image.uki).hexdigest(), "size": len(image.uki)},
+        "outputs": outputs,
+        "compressors": library_versions(),
+    }
+
+
+def write_outputs(image: Image, out_dir: Path) -> Path:
+    """Write build/<id>/ all at once: the directory appears complete or not at all."""
+    rid = image.recipe.id
+    final = out_dir / rid
+    files: dict[str, bytes] = {f"{rid}.efi": image.uki, **image.extra_outputs}
+    digests = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+    files[f"{rid}.manifest.json"] = dumps(manifest(image, digests))
+    digests[f"{rid}.manifest.json"] = hashlib.sha256(files[f"{rid}.manifest.json"]).hexdigest()
+    with step(f"Writing {final}"), staged_directory(final) as tmp:
+        for name, data in sorted(files.items()):
+            (tmp / name).write_bytes(data)
+        (tmp / "SHA256SUMS").write_bytes(sha256sums(digests))
+    return final

@@ -1,0 +1,51 @@
+"""``python -m assembler inspect FILE``: list a UKI, a .deb or an (optionally zstd-compressed) cpio."""
+
+from __future__ import annotations
+
+import hashlib
+import stat
+import sys
+from pathlib import Path
+
+import zstandard
+
+from .cpio import read_newc
+from .deb import read_deb
+from .errors import AssemblerError
+from .output import dumps
+
+
+def _cpio_rows(raw: bytes) -> list[dict[str, object]]:
+    if raw[:4] == b"\x28\xb5\x2f\xfd":
+        raw = zstandard.ZstdDecompressor().decompress(raw, max_output_size=1 << 34)
+    return [{"path": m.name.decode("utf-8", "surrogateescape"), "mode": f"{m.mode:o}", "uid": m.uid, "gid": m.gid,
+             "size": len(m.data), "mtime": m.mtime,
+             "sha256": hashlib.sha256(m.data).hexdigest() if stat.S_ISREG(m.mode) else None,
+             "target": m.data.decode("utf-8", "surrogateescape") if stat.S_ISLNK(m.mode) else None}
+            for m in read_newc(raw)]
+
+
+def inspect_file(path: Path, *, as_json: bool) -> int:
+    try:
+        blob = path.read_bytes()
+    except OSError as e:
+        raise AssemblerError(f"cannot read: {e.strerror}", where=str(path)) from e
+    if blob[:2] == b"MZ":
+        from uki.inspect import inspect_main  # type: ignore[attr-defined]
+
+        return int(inspect_main([str(path), *(["--json"] if as_json else [])]))
+    if blob.startswith(b"!<arch>\n"):
+        pkg = read_deb(blob, where=str(path))
+        rows: list[dict[str, object]] = [
+            {"path": m.path, "kind": str(m.kind), "mode": f"{m.mode:o}", "owner": f"{m.user}:{m.group}",
+             "size": len(m.data), "target": m.target or m.hardlink_to} for m in pkg.members]
+        info: object = {"package": pkg.name, "version": pkg.version, "control": dict(pkg.control), "files": rows}
+    else:
+        info = {"files": _cpio_rows(blob)}
+    if as_json:
+        sys.stdout.buffer.write(dumps(info))
+    else:
+        assert isinstance(info, dict)
+        for row in info["files"]:
+            print(" ".join(str(v) for v in row.values() if v is not None))
+    return 0
