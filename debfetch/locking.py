@@ -10,6 +10,7 @@ from .cache import Cache, default_cache_dir
 from .download import Downloader
 from .errors import DebfetchError
 from .index import Source, SuiteIndex, load_suite
+from .keyring import Keyring
 from .lockfile import Lock, LockedPackage, LockedSource
 from .resolver import Base, Request, Resolution, Universe, parse_request, resolve
 from .transport import Transport, UrllibTransport
@@ -45,8 +46,12 @@ def lock_from_indexes(indexes: Sequence[SuiteIndex], requests: Sequence[Request]
 def lock(*, sources: Sequence[Source], packages: Sequence[str], arch: str = "amd64", base: Base = "essential",
          mirrors: Sequence[str], tie_breaks: Mapping[str, str] | None = None, source_date_epoch: int,
          progress: Callable[[str], None] | None = None, cache_dir: Path | None = None,
-         transport: Transport | None = None) -> Lock:
-    """Fetch and verify the indexes of ``sources``, resolve ``packages`` and return the lock."""
+         transport: Transport | None = None, keyring: Keyring | None = None) -> Lock:
+    """Fetch and verify the indexes of ``sources``, resolve ``packages`` and return the lock.
+
+    ``keyring`` replaces the pinned Debian archive keys (for a private archive, or a test archive
+    signed with a throwaway key); by default each source's archive picks its pinned keys.
+    """
     if isinstance(source_date_epoch, bool) or not isinstance(source_date_epoch, int) or source_date_epoch < 0:
         raise DebfetchError(f"source_date_epoch must be a non-negative integer, not {source_date_epoch!r}",
                             where="source_date_epoch")
@@ -57,7 +62,7 @@ def lock(*, sources: Sequence[Source], packages: Sequence[str], arch: str = "amd
     requests = [parse_request(p) for p in packages]
     downloader = Downloader(transport=transport or UrllibTransport(),
                             cache=Cache(cache_dir or default_cache_dir()))
-    indexes = [load_suite(s, arch=arch, mirrors=mirrors, downloader=downloader, progress=progress)
+    indexes = [load_suite(s, arch=arch, mirrors=mirrors, downloader=downloader, keyring=keyring, progress=progress)
                for s in sources]
     if progress:
         progress("resolving")

@@ -43,7 +43,7 @@ class Release:
 
     def names(self) -> tuple[str, ...]:
         """The names this Release answers to (suite and codename)."""
-        return tuple(n for n in (self.suite, self.codename) if n)
+        return tuple(dict.fromkeys(n for n in (self.suite, self.codename) if n))
 
 
 def parse_release(text: bytes, *, where: str) -> Release:

@@ -20,8 +20,9 @@ Operator = Literal["<<", "<=", "=", ">=", ">>"]
 
 OPERATORS: Final[frozenset[str]] = frozenset({"<<", "<=", "=", ">=", ">>"})
 
-# Policy §5.6.12: [epoch:]upstream[-revision]; upstream starts with a digit.
-_VERSION_RE: Final = re.compile(r"^(?:[0-9]+:)?[0-9][A-Za-z0-9.+~:-]*$")
+# Policy §5.6.12: [epoch:]upstream[-revision]; upstream starts with a digit and may only
+# contain ':' when there is an epoch.
+_VERSION_RE: Final = re.compile(r"^(?:[0-9]+:[0-9][A-Za-z0-9.+~:-]*|[0-9][A-Za-z0-9.+~-]*)$")
 
 
 def check_version(version: str, *, where: str) -> str:
