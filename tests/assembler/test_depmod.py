@@ -446,8 +446,11 @@ def cache_dir() -> Path:
     return path
 
 
-def trixie_packages() -> dict[str, deb822.Packages]:
-    """trixie main amd64 Packages, checked against the sha256 in InRelease (cached by that hash)."""
+def trixie_packages(names: set[str]) -> dict[str, deb822.Packages]:
+    """Some paragraphs of trixie main amd64 Packages, checked against the sha256 in InRelease.
+
+    The index is cached by that hash; only paragraphs of the wanted packages are parsed.
+    """
     release = deb822.Release(fetch("dists/trixie/InRelease").decode())
     entry = next(e for e in release["SHA256"] if e["name"] == "main/binary-amd64/Packages.xz")
     cached = cache_dir() / f"trixie-Packages-{entry['sha256']}.xz"
@@ -455,10 +458,11 @@ def trixie_packages() -> dict[str, deb822.Packages]:
         data = fetch("dists/trixie/main/binary-amd64/Packages.xz")
         assert hashlib.sha256(data).hexdigest() == entry["sha256"]
         cached.write_bytes(data)
-    text = lzma.decompress(cached.read_bytes())
     packages: dict[str, deb822.Packages] = {}
-    for paragraph in deb822.Packages.iter_paragraphs(text.splitlines(keepends=True), use_apt_pkg=False):
-        packages.setdefault(paragraph["Package"], paragraph)
+    for chunk in lzma.decompress(cached.read_bytes()).split(b"\n\n"):
+        name = chunk[len(b"Package: ") : chunk.find(b"\n")].decode()
+        if chunk.startswith(b"Package: ") and name in names and name not in packages:
+            packages[name] = deb822.Packages(chunk.decode())
     return packages
 
 
@@ -476,14 +480,8 @@ class Trixie:
     kver: str
     kernel_moddir: Path
     chroot: Path
-
-    @property
-    def modules(self) -> dict[str, bytes]:
-        return {
-            p.relative_to(self.kernel_moddir).as_posix(): p.read_bytes()
-            for p in sorted(self.kernel_moddir.rglob("*"))
-            if p.is_file() and kmod.is_module_path(p.relative_to(self.kernel_moddir).as_posix())
-        }
+    modules: Mapping[str, bytes]
+    """Every module file of the kernel package, by path relative to its MODDIR."""
 
     @property
     def inputs(self) -> dict[str, bytes]:
@@ -503,20 +501,26 @@ class Trixie:
 
 @pytest.fixture(scope="session")
 def trixie(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trixie]:
-    packages = trixie_packages()
+    packages = trixie_packages({KERNEL_METAPACKAGE, *CHROOT_PACKAGES})
     depends = packages[KERNEL_METAPACKAGE]["Depends"]
     image = re.match(r"\s*([^\s,(|]+)", depends)
     assert image, depends
+    packages.update(trixie_packages({image.group(1)}))
     kernel = tmp_path_factory.mktemp("kernel")
     subprocess.run(["dpkg-deb", "-x", str(download_deb(packages[image.group(1)])), str(kernel)], check=True)
     (moddir,) = (kernel / "usr" / "lib" / "modules").iterdir()
+    modules = {
+        p.relative_to(moddir).as_posix(): p.read_bytes()
+        for p in sorted(moddir.rglob("*"))
+        if p.is_file() and kmod.is_module_path(p.relative_to(moddir).as_posix())
+    }
     chroot = tmp_path_factory.mktemp("chroot")
     for name in CHROOT_PACKAGES:
         subprocess.run(["dpkg-deb", "-x", str(download_deb(packages[name])), str(chroot)], check=True)
     for link in ("bin", "lib", "lib64", "sbin"):
         if not (chroot / link).exists():
             (chroot / link).symlink_to(f"usr/{link}")
-    yield Trixie(kver=moddir.name, kernel_moddir=moddir, chroot=chroot)
+    yield Trixie(kver=moddir.name, kernel_moddir=moddir, chroot=chroot, modules=modules)
 
 
 @pytest.mark.network
