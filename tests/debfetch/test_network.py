@@ -25,11 +25,11 @@ from debfetch.mirrors import archive_bases
 pytestmark = pytest.mark.network
 
 # The 22 Essential: yes packages of trixie (spec §2.2).
-ESSENTIAL = set(
-    "base-files base-passwd bash bsdutils coreutils dash debianutils diffutils dpkg findutils grep gzip "
-    "hostname init-system-helpers libc-bin ncurses-base ncurses-bin perl-base sed sysvinit-utils tar "
-    "util-linux".split()
-)
+ESSENTIAL = {
+    "base-files", "base-passwd", "bash", "bsdutils", "coreutils", "dash", "debianutils", "diffutils", "dpkg",
+    "findutils", "grep", "gzip", "hostname", "init-system-helpers", "libc-bin", "ncurses-base", "ncurses-bin",
+    "perl-base", "sed", "sysvinit-utils", "tar", "util-linux",
+}
 
 
 class FlipByteTransport:
