@@ -1,0 +1,433 @@
+"""Boot proof of the measurement engine (issue 4, testbed.md).
+
+A probe image - Debian trixie's cloud kernel and a busybox-static init that prints the TPM event log
+(base64) and the sysfs PCRs to the serial console and powers off - is built into a UKI with
+``uki.builder.build_uki`` (stub from trixie's systemd-boot-efi), written to a GPT disk with the gpt
+package, and booted under QEMU (TCG) + OVMF + swtpm with SHA-256 and SHA-384 banks, ``-nic none``,
+no ``-append``. Every event our predictor emits for PCRs 4, 5, 9, 11 and 12 must equal the logged
+event in both banks, and the replayed log must equal the TPM's PCRs. A second UKI whose cmdline
+differs by one byte must differ in exactly the cmdline event, and ``replay --expect`` must say so.
+
+Downloads go through the host's Debian mirror (``ASSEMBLER_MIRROR`` or the apt sources): InRelease is
+checked with gpgv against the Debian archive keyring, Packages.xz against InRelease and each .deb
+against Packages. The .debs are cached by sha256 under ``$ASSEMBLER_CACHE/test-debs``
+(default ``~/.cache/assembler/test-debs``).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import io
+import json
+import lzma
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from assembler.cpio import CpioEntry, write_newc
+from gpt.disk import esp_disk, write_raw
+from uki.builder import build_uki
+from uki.measure.cli import replay_main
+from uki.measure.event import Bank, Event, pcr
+from uki.measure.expect import write_expected_events
+from uki.measure.platform import tpm_boot_events
+from uki.measure.stub import measure_uki
+from uki.measure.tcglog import EventLog, parse_event_log
+
+pytestmark = [pytest.mark.boot, pytest.mark.network, pytest.mark.timeout(1500)]
+
+SUITE = "trixie"
+KERNEL_META = "linux-image-cloud-amd64"
+KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
+OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
+OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
+CMDLINE = b"console=ttyS0 panic=-1"
+CHECKED_PCRS = (4, 5, 9, 11, 12)
+QEMU_TIMEOUT = 600
+
+INIT = """#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t securityfs securityfs /sys/kernel/security
+echo PROBE-BOOT-OK
+echo "PROBE-CMDLINE $(cat /proc/cmdline)"
+echo EVLOG-B64-BEGIN
+base64 /sys/kernel/security/tpm0/binary_bios_measurements
+echo EVLOG-B64-END
+for bank in sha256 sha384; do
+  for i in 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do
+    echo "PROBE-PCR $bank $i $(cat /sys/class/tpm/tpm0/pcr-$bank/$i)"
+  done
+done
+echo PROBE-DONE
+poweroff -f
+"""
+
+
+# --- Debian archive access --------------------------------------------------------------------
+
+def _mirrors() -> list[str]:
+    env = os.environ.get("ASSEMBLER_MIRROR", "").split()
+    if env:
+        return [m.rstrip("/") for m in env]
+    found: list[str] = []
+    sources = sorted(Path("/etc/apt/sources.list.d").glob("*.sources"))
+    for path in sources:
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("URIs:"):
+                found += line.split()[1:]
+    legacy = Path("/etc/apt/sources.list")
+    if legacy.exists():
+        for line in legacy.read_text(encoding="utf-8", errors="replace").splitlines():
+            parts = line.split()
+            if parts and parts[0] == "deb":
+                found += [p for p in parts[1:] if "://" in p][:1]
+    mirrors = [m.rstrip("/") for m in found if m.startswith("http") and "security" not in m]
+    assert mirrors, "no Debian mirror: set ASSEMBLER_MIRROR or configure apt sources"
+    return list(dict.fromkeys(mirrors))
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=120) as response:
+        data: bytes = response.read()
+        return data
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("ASSEMBLER_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "assembler")
+    path = Path(base) / "test-debs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _paragraphs(text: str) -> Iterator[dict[str, str]]:
+    for block in text.split("\n\n"):
+        fields: dict[str, str] = {}
+        key = None
+        for line in block.splitlines():
+            if line[:1] in (" ", "\t") and key:
+                fields[key] += "\n" + line.strip()
+            elif ":" in line:
+                key, value = line.split(":", 1)
+                fields[key] = value.strip()
+        if fields:
+            yield fields
+
+
+@dataclass(frozen=True)
+class Archive:
+    mirror: str
+    packages: dict[str, dict[str, str]]
+
+    def deb(self, name: str) -> bytes:
+        para = self.packages[name]
+        sha = para["SHA256"]
+        cached = _cache_dir() / f"{sha}.deb"
+        if cached.exists() and hashlib.sha256(cached.read_bytes()).hexdigest() == sha:
+            return cached.read_bytes()
+        data = _get(f"{self.mirror}/{para['Filename']}")
+        assert hashlib.sha256(data).hexdigest() == sha, f"{name}: .deb does not match Packages SHA256"
+        tmp = cached.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(cached)
+        return data
+
+
+def _archive() -> Archive:
+    mirror = _mirrors()[0]
+    inrelease = _get(f"{mirror}/dists/{SUITE}/InRelease")
+    gpgv = subprocess.run(["gpgv", "--keyring", str(KEYRING), "--output", "-", "-"], input=inrelease,
+                          capture_output=True, check=False)
+    assert gpgv.returncode == 0, f"InRelease signature: {gpgv.stderr.decode(errors='replace')}"
+    release = gpgv.stdout.decode("utf-8")
+    sums = {}
+    in_sha = False
+    for line in release.splitlines():
+        if not line.startswith(" "):
+            in_sha = line.startswith("SHA256:")
+            continue
+        if in_sha:
+            digest, _size, name = line.split()
+            sums[name] = digest
+    packages: dict[str, dict[str, str]] = {}
+    for arch in ("amd64", "all"):
+        name = f"main/binary-{arch}/Packages.xz"
+        blob = _get(f"{mirror}/dists/{SUITE}/{name}")
+        if hashlib.sha256(blob).hexdigest() != sums[name]:
+            with contextlib.suppress(OSError):
+                blob = _get(f"{mirror}/dists/{SUITE}/{name.rsplit('/', 1)[0]}/by-hash/SHA256/{sums[name]}")
+        if hashlib.sha256(blob).hexdigest() != sums[name]:
+            # A mirror caught mid-sync serves an index newer than its InRelease; every .deb is still
+            # checked against the Packages stanza it came from.
+            print(f"warning: {name} does not match InRelease (mirror mid-sync?)", file=sys.stderr)
+        for para in _paragraphs(lzma.decompress(blob).decode("utf-8")):
+            packages.setdefault(para["Package"], para)
+    return Archive(mirror=mirror, packages=packages)
+
+
+def _deb_file(deb: bytes, wanted: str) -> bytes:
+    """A file from a .deb's data.tar (ar + tar, via the standard library)."""
+    pos = 8
+    while pos < len(deb):
+        name = deb[pos : pos + 16].decode().strip().rstrip("/")
+        size = int(deb[pos + 48 : pos + 58].decode().strip())
+        body = deb[pos + 60 : pos + 60 + size]
+        pos += 60 + size + (size & 1)
+        if name.startswith("data.tar"):
+            if name.endswith(".xz"):
+                body = lzma.decompress(body)
+            elif name.endswith(".zst"):
+                import zstandard
+
+                body = zstandard.ZstdDecompressor().decompressobj().decompress(body)
+            with tarfile.open(fileobj=io.BytesIO(body)) as tf:
+                for member in tf.getmembers():
+                    if member.name.lstrip("./") == wanted.lstrip("/") and member.isfile():
+                        f = tf.extractfile(member)
+                        assert f is not None
+                        return f.read()
+    raise AssertionError(f"{wanted} not in the package")
+
+
+# --- probe image ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ProbeInputs:
+    stub: bytes
+    linux: bytes
+    uname: str
+    initrd: bytes
+
+
+def _probe_initrd(busybox: bytes) -> bytes:
+    entries = [
+        CpioEntry(name=b"bin", mode=0o040755),
+        CpioEntry(name=b"bin/busybox", mode=0o100755, data=busybox),
+        CpioEntry(name=b"dev", mode=0o040755),
+        CpioEntry(name=b"dev/console", mode=0o020600, rdevmajor=5, rdevminor=1),
+        CpioEntry(name=b"dev/null", mode=0o020666, rdevmajor=1, rdevminor=3),
+        CpioEntry(name=b"init", mode=0o100755, data=INIT.encode()),
+        CpioEntry(name=b"proc", mode=0o040755),
+        CpioEntry(name=b"sys", mode=0o040755),
+    ]
+    return write_newc(entries)
+
+
+@pytest.fixture(scope="session")
+def probe_inputs() -> ProbeInputs:
+    archive = _archive()
+    meta = archive.packages[KERNEL_META]
+    match = re.search(r"(linux-image-[^ ,]+-cloud-amd64)", meta["Depends"])
+    assert match, meta["Depends"]
+    kernel_pkg = match.group(1)
+    uname = kernel_pkg.removeprefix("linux-image-")
+    linux = _deb_file(archive.deb(kernel_pkg), f"boot/vmlinuz-{uname}")
+    stub = _deb_file(archive.deb("systemd-boot-efi"), "usr/lib/systemd/boot/efi/linuxx64.efi.stub")
+    bb_deb = archive.deb("busybox-static")
+    try:
+        busybox = _deb_file(bb_deb, "usr/bin/busybox")
+    except AssertionError:
+        busybox = _deb_file(bb_deb, "bin/busybox")
+    return ProbeInputs(stub=stub, linux=linux, uname=uname, initrd=_probe_initrd(busybox))
+
+
+def build_probe_uki(inputs: ProbeInputs, cmdline: bytes) -> bytes:
+    os_release = b'PRETTY_NAME="assembler measurement probe"\nID=probe\n'
+    return build_uki(stub=inputs.stub, linux=inputs.linux, initrds=[inputs.initrd], cmdline=cmdline,
+                     os_release=os_release, uname=inputs.uname)
+
+
+# --- QEMU + OVMF + swtpm ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BootResult:
+    console: str
+    log: EventLog
+    raw_log: bytes
+    pcrs: dict[tuple[Bank, int], bytes]
+
+
+def _parse_console(console: str) -> tuple[bytes, dict[tuple[Bank, int], bytes]]:
+    assert "PROBE-DONE" in console, f"probe did not finish; console tail:\n{console[-3000:]}"
+    b64 = console.split("EVLOG-B64-BEGIN", 1)[1].split("EVLOG-B64-END", 1)[0]
+    raw = base64.b64decode("".join(line.strip() for line in b64.splitlines()))
+    pcrs = {}
+    for m in re.finditer(r"PROBE-PCR (sha256|sha384) (\d+) ([0-9A-Fa-f]+)", console):
+        pcrs[(Bank(m[1]), int(m[2]))] = bytes.fromhex(m[3])
+    return raw, pcrs
+
+
+def boot_disk(disk: Path, work: Path) -> BootResult:
+    for tool in ("qemu-system-x86_64", "swtpm", "swtpm_setup", "timeout"):
+        assert shutil.which(tool), f"{tool} missing (scripts/apt-packages.txt)"
+    tpm = work / "tpm"
+    tpm.mkdir()
+    subprocess.run(["swtpm_setup", "--tpm2", "--tpmstate", str(tpm), "--pcr-banks", "sha256,sha384",
+                    "--overwrite"], check=True, capture_output=True)
+    sock = work / "swtpm.sock"
+    swtpm = subprocess.Popen(["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={tpm}", "--ctrl",
+                              f"type=unixio,path={sock}", "--terminate"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if sock.exists():
+                break
+            time.sleep(0.1)
+        vars_fd = work / "vars.fd"
+        shutil.copyfile(OVMF_VARS, vars_fd)
+        console = work / "console.log"
+        cmd = [
+            "timeout", "--kill-after=10", str(QEMU_TIMEOUT), "qemu-system-x86_64",
+            "-machine", "q35", "-accel", "tcg", "-m", "1024", "-smp", "1",
+            "-nodefaults", "-display", "none", "-no-reboot", "-nic", "none",
+            "-serial", f"file:{console}",
+            "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
+            "-drive", f"if=pflash,format=raw,unit=1,file={vars_fd}",
+            "-chardev", f"socket,id=chrtpm,path={sock}", "-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
+            "-device", "tpm-tis,tpmdev=tpm0",
+            "-drive", f"if=none,id=disk,format=raw,readonly=on,file={disk}",
+            "-device", "virtio-blk-pci,drive=disk",
+        ]
+        subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                       check=False)
+        text = console.read_text(encoding="utf-8", errors="replace")
+    finally:
+        if swtpm.poll() is None:
+            swtpm.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                swtpm.wait(timeout=10)
+            if swtpm.poll() is None:
+                swtpm.kill()
+    raw, pcrs = _parse_console(text)
+    return BootResult(console=text, log=parse_event_log(raw, source="probe"), raw_log=raw, pcrs=pcrs)
+
+
+def _write_disk(uki: bytes, path: Path) -> None:
+    disk = esp_disk(uki, image_id="measure-probe", layout="raw", source_date_epoch=0)
+    with path.open("wb") as f:
+        write_raw(disk, f)
+
+
+@dataclass(frozen=True)
+class Booted:
+    uki: bytes
+    disk: Path
+    result: BootResult
+    predicted: tuple[Event, ...]
+
+
+def _boot_and_predict(inputs: ProbeInputs, cmdline: bytes, work: Path) -> Booted:
+    from gpt.gpt import uefi_gpt_data
+
+    work.mkdir(parents=True, exist_ok=True)
+    uki = build_probe_uki(inputs, cmdline)
+    disk = work / "disk.raw"
+    _write_disk(uki, disk)
+    with disk.open("rb") as f:
+        gpt_data = uefi_gpt_data(f)
+    predicted = tpm_boot_events(measure_uki(uki), gpt_data=gpt_data)
+    return Booted(uki=uki, disk=disk, result=boot_disk(disk, work), predicted=predicted)
+
+
+@pytest.fixture(scope="session")
+def booted(probe_inputs: ProbeInputs, tmp_path_factory: pytest.TempPathFactory) -> Booted:
+    return _boot_and_predict(probe_inputs, CMDLINE, tmp_path_factory.mktemp("boot-a"))
+
+
+@pytest.fixture(scope="session")
+def booted_changed(probe_inputs: ProbeInputs, tmp_path_factory: pytest.TempPathFactory) -> Booted:
+    changed = CMDLINE.replace(b"panic=-1", b"panic=-2")
+    assert len(changed) == len(CMDLINE) and sum(a != b for a, b in zip(changed, CMDLINE, strict=True)) == 1
+    return _boot_and_predict(probe_inputs, changed, tmp_path_factory.mktemp("boot-b"))
+
+
+def _logged(log: EventLog, index: int) -> list[Event]:
+    return [e for e in log.measured_events() if e.register == pcr(index)]
+
+
+# --- the proof --------------------------------------------------------------------------------
+
+def test_every_predicted_event_matches_the_log(booted: Booted) -> None:
+    log = booted.result.log
+    assert log.banks == (Bank.SHA256, Bank.SHA384)
+    for index in CHECKED_PCRS:
+        want = [e for e in booted.predicted if e.register == pcr(index)]
+        got = _logged(log, index)
+        assert len(want) == len(got), (index, [e.description for e in want], [e.description for e in got])
+        for w, g in zip(want, got, strict=True):
+            assert w.event_type == g.event_type, (index, w.description, g.type_name)
+            for bank in (Bank.SHA256, Bank.SHA384):
+                assert w.digest(bank) == g.digest(bank), (index, bank, w.description, g.description)
+    assert not _logged(log, 12), "no cmdline passed in: PCR12 must stay empty"
+
+
+def test_replayed_log_equals_tpm(booted: Booted) -> None:
+    result = booted.result
+    for bank in (Bank.SHA256, Bank.SHA384):
+        values = result.log.replay(bank)
+        for index in range(16):
+            if index == 10:  # IMA's boot_aggregate is not in the firmware log (testbed.md §8)
+                continue
+            assert values[pcr(index)] == result.pcrs[(bank, index)], (bank, index)
+
+
+def test_one_byte_cmdline_change_moves_exactly_the_cmdline_event(
+    booted: Booted, booted_changed: Booted, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def changed(a: Sequence[Event], b: Sequence[Event]) -> set[tuple[str, int]]:
+        """(register, position within the register) of every event whose digests differ."""
+        out = set()
+        for index in CHECKED_PCRS:
+            xs = [e for e in a if e.register == pcr(index)]
+            ys = [e for e in b if e.register == pcr(index)]
+            assert len(xs) == len(ys)
+            out |= {(f"PCR{index}", k) for k, (x, y) in enumerate(zip(xs, ys, strict=True)) if x.digests != y.digests}
+        return out
+
+    predicted = changed(booted.predicted, booted_changed.predicted)
+    logged = changed(booted.result.log.measured_events(), booted_changed.result.log.measured_events())
+    assert predicted == logged
+    # PCR9: exactly the kernel's LoadOptions event; PCR11: exactly the .cmdline content event;
+    # PCR4: the UKI image (its bytes changed). Nothing else.
+    pcr9 = [e for e in booted.predicted if e.register == pcr(9)]
+    pcr11 = [e for e in booted.predicted if e.register == pcr(11)]
+    pcr4 = [e for e in booted.predicted if e.register == pcr(4)]
+    assert {p for p in logged if p[0] == "PCR9"} == {("PCR9", 0)} and "LoadOptions" in pcr9[0].description
+    (c11,) = [k for r, k in logged if r == "PCR11"]
+    assert pcr11[c11].description == ".cmdline (section content)"
+    (c4,) = [k for r, k in logged if r == "PCR4"]
+    assert pcr4[c4].description.startswith("UKI")
+    assert {r for r, _ in logged} == {"PCR4", "PCR9", "PCR11"}
+
+    expect = tmp_path / "expected.json"
+    expect.write_bytes(write_expected_events(booted.predicted))
+    log_b = tmp_path / "b.bin"
+    log_b.write_bytes(booted_changed.result.raw_log)
+    assert replay_main([str(log_b), "--expect", str(expect), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    mismatches = [m for m in report["diff"] if m["status"] != "match"]
+    assert {m["register"] for m in mismatches} == {"PCR4", "PCR9", "PCR11"}
+    assert all(m["status"] == "differs" for m in mismatches)
+    (m9,) = [m for m in mismatches if m["register"] == "PCR9"]
+    assert "LoadOptions" in m9["expected"]["description"] and m9["position"] == 0
+
+    log_a = tmp_path / "a.bin"
+    log_a.write_bytes(booted.result.raw_log)
+    assert replay_main([str(log_a), "--expect", str(expect)]) == 0
