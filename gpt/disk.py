@@ -205,7 +205,10 @@ def esp_disk(
     ident = identity or default_identity(image_id, kind)
     table = plan_disk_gpt(len(efi), image_id=image_id, layout=kind, identity=ident)
     esp = table.partitions[0]
-    files = {ESP_PATH: efi, **(extra_files or {})}
+    extra = dict(extra_files or {})
+    if any(path.strip("/").upper() == ESP_PATH.upper() for path in extra):
+        raise LayoutError(f"extra_files may not replace {ESP_PATH}", where=f"{kind} disk")
+    files = {ESP_PATH: efi, **extra}
     fat = write_fat(
         size_bytes=esp.size_bytes,
         files=files,

@@ -8,7 +8,7 @@ each while ``isextended`` is set, then the data of each segment, two zero blocks
 a 10240-byte record. Numeric fields are octal, or base-256 when they do not fit.
 
 Header fields that GNU tar takes from the host are fixed: mode 0644, uid/gid 0, user/group "root",
-mtime given by the caller. gzip: no file name, mtime 0, level 9 (the bytes depend on the zlib
+mtime given by the caller. gzip: no file name, mtime 0, level 6 (the bytes depend on the zlib
 version, which :func:`zlib_version` reports for the manifest).
 """
 
@@ -24,7 +24,7 @@ from gpt.errors import TarError
 from gpt.sparse import BLOCK_SIZE, SparseImage, data_segments, read_range
 
 RECORD_SIZE = 20 * BLOCK_SIZE
-GZIP_LEVEL = 9
+GZIP_LEVEL = 6  # gzip's default, which ``tar -z`` uses
 SPARSE_IN_HEADER = 4
 SPARSE_IN_EXTENSION = 21
 OLDGNU_MAGIC = b"ustar  \0"

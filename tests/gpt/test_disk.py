@@ -189,3 +189,23 @@ def test_gcp_tarball_needs_gcp_layout(efi_payload: bytes) -> None:
     disk = esp_disk(efi_payload, image_id="bob", layout="raw", source_date_epoch=0)
     with pytest.raises(LayoutError, match="gcp layout"):
         write_gcp_tarball(disk, io.BytesIO())
+
+
+def test_extra_files_and_no_uki_override(tmp_path: Path, run_tool: ToolRunner, efi_payload: bytes) -> None:
+    disk = esp_disk(
+        efi_payload,
+        image_id="bob",
+        layout="raw",
+        source_date_epoch=0,
+        extra_files={"loader/loader.conf": b"timeout 0\n"},
+    )
+    path = tmp_path / "x.raw"
+    with path.open("wb") as f:
+        write_raw(disk, f)
+    out = tmp_path / "loader.conf"
+    run_tool(["mcopy", "-n", "-i", f"{path}@@{2048 * 512}", "::loader/loader.conf", str(out)])
+    assert out.read_bytes() == b"timeout 0\n"
+    with pytest.raises(LayoutError, match="may not replace"):
+        esp_disk(
+            efi_payload, image_id="bob", layout="raw", source_date_epoch=0, extra_files={"efi/boot/bootx64.efi": b""}
+        )
