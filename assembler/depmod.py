@@ -581,9 +581,11 @@ def depmod(
     ``modules.builtin``, ``modules.builtin.modinfo`` and ``modules.order``, or None when the kernel
     package lacks the file. The result maps file names to contents, in depmod's write order.
     """
+    if kmod_version not in KMOD_VERSIONS:
+        raise KmodError(f"unsupported kmod version {kmod_version}", hint=f"use one of {KMOD_VERSIONS}")
     log.debug("depmod %s (kmod %d): %d files", kernel_version, kmod_version, len(modules))
     return write_indexes(
-        read_modules(modules),
+        read_modules(modules, kmod_version=kmod_version),
         builtin=builtin,
         builtin_modinfo=builtin_modinfo,
         order=order,

@@ -246,8 +246,11 @@ class _Elf:
             return [(n, i, s) for n, i, _o, s, _v, _z in fmt.iter_unpack(table)][1:]
         return [(n, i, s) for n, _v, _z, i, _o, s in fmt.iter_unpack(table)][1:]
 
-    def exports(self) -> tuple[bytes, ...]:
-        """``__crc_`` symbol names without the prefix, or else the strings of ``__ksymtab_strings``."""
+    def exports(self, kmod_version: int) -> tuple[bytes, ...]:
+        """``__crc_`` symbol names without the prefix, or else the strings of ``__ksymtab_strings``.
+
+        An unterminated last string counts in kmod 30; kmod 34 rejects the whole section then.
+        """
         strtab = self.sections.get(".strtab")
         if strtab is not None and ".symtab" in self.sections:
             try:
@@ -260,12 +263,16 @@ class _Elf:
                 if crcs:
                     return crcs
         strings = (self.data("__ksymtab_strings") or b"").lstrip(b"\0")
-        if len(strings) <= 1 or not strings.endswith(b"\0"):
+        if len(strings) <= 1 or (kmod_version >= 34 and not strings.endswith(b"\0")):
             return ()
         return tuple(s for s in strings.split(b"\0") if s)
 
-    def imports(self) -> tuple[bytes, ...]:
-        """Undefined symbol names in table order, then unmatched ``__versions`` names (kmod 34 rules)."""
+    def imports(self, kmod_version: int) -> tuple[bytes, ...]:
+        """Undefined symbol names in table order, then the ``__versions`` names no import matched.
+
+        A record name that fills its field with no NUL: kmod 30 reads on past the record (a C string in
+        the file image), kmod 34 drops the whole import list.
+        """
         strtab = self.sections.get(".strtab")
         if strtab is None or ".symtab" not in self.sections:
             return ()
@@ -283,14 +290,17 @@ class _Elf:
             name = _cstr(self.image, strtab.offset + st_name)
             if name:
                 names.append(name)
-        versions = self.data("__versions")
-        if versions is None or len(versions) % MODVERSION_SIZE:
+        versions = self.sections.get("__versions")
+        if versions is None or versions.size % MODVERSION_SIZE:
             return tuple(names)
         crc_size = MODVERSION_CRC_SIZE[self.elfclass]
-        records: list[bytes | None] = []  # None: a name that fills its field with no NUL
-        for off in range(0, len(versions), MODVERSION_SIZE):
-            raw = versions[off + crc_size : off + MODVERSION_SIZE]
-            records.append(raw.split(b"\0", 1)[0] if b"\0" in raw else None)
+        records: list[bytes | None] = []  # None: unterminated, for kmod 34
+        for off in range(versions.offset, versions.offset + versions.size, MODVERSION_SIZE):
+            raw = self.image[off + crc_size : off + MODVERSION_SIZE]
+            if b"\0" in raw:
+                records.append(raw.split(b"\0", 1)[0])
+            else:
+                records.append(_cstr(self.image, off + crc_size) if kmod_version < 34 else None)
         first_record: dict[bytes, int] = {}
         for i, rec in enumerate(records):
             if rec is not None:
@@ -299,14 +309,18 @@ class _Elf:
         extra: list[bytes] = []
         for i, rec in enumerate(records):
             if i not in visited:
-                if rec is None:  # kmod 34 drops the whole import list then
+                if rec is None:
                     return ()
                 extra.append(rec)
         return (*names, *extra)
 
 
-def read_module(relpath: str, data: bytes) -> Module:
-    """Read one module file (compressed or not). An unreadable file gives an unparsed, empty Module."""
+def read_module(relpath: str, data: bytes, *, kmod_version: int = 34) -> Module:
+    """Read one module file (compressed or not) as that kmod's depmod does.
+
+    An unreadable file gives an unparsed, empty Module. kmod 30 and 34 read well-formed modules alike;
+    they differ only on unterminated ``__ksymtab_strings`` and ``__versions`` names.
+    """
     name = modname(relpath)
     try:
         elf = _Elf.open(decompress(data))
@@ -315,15 +329,15 @@ def read_module(relpath: str, data: bytes) -> Module:
             relpath=relpath,
             name=name,
             modinfo=parse_modinfo(modinfo_data) if modinfo_data is not None else (),
-            exports=elf.exports(),
-            imports=elf.imports(),
+            exports=elf.exports(kmod_version),
+            imports=elf.imports(kmod_version),
         )
     except (lzma.LZMAError, zstandard.ZstdError, ConstructError, struct.error, ValueError) as e:
         log.warning("%s: not a readable module: %s", relpath, e)
         return Module(relpath=relpath, name=name, modinfo=(), exports=(), imports=(), parsed=False)
 
 
-def read_modules(modules: Mapping[str, bytes]) -> tuple[Module, ...]:
+def read_modules(modules: Mapping[str, bytes], *, kmod_version: int = 34) -> tuple[Module, ...]:
     """Read every module file of a modules tree, one Module per module name, sorted by name.
 
     Entries that are not modules to depmod (other files, ``build/``, ``.ko.gz``) are ignored. When two
@@ -334,7 +348,7 @@ def read_modules(modules: Mapping[str, bytes]) -> tuple[Module, ...]:
     for relpath in sorted(modules, key=lambda p: p.encode("utf-8", "surrogateescape")):
         if not is_module_path(relpath):
             continue
-        module = read_module(relpath, modules[relpath])
+        module = read_module(relpath, modules[relpath], kmod_version=kmod_version)
         other = chosen.get(module.name)
         if other is None or (module.in_updates and not other.in_updates):
             chosen[module.name] = module

@@ -325,6 +325,11 @@ def synthetic_tree() -> tuple[dict[str, bytes], dict[str, bytes]]:
         "kernel/drivers/gz.ko.gz": make_ko(exports=[b"gz_sym"]),
         "kernel/drivers/gz-user.ko": make_ko(imports=[b"gz_sym"]),
         "build/skipped.ko": make_ko(),
+        # kmod 30 and 34 differ on unterminated names: an unterminated __versions name hides every
+        # import from kmod 34; an unterminated last __ksymtab_strings string is an export for kmod 30 only
+        "kernel/drivers/longver.ko": make_ko(imports=[b"xor_blocks"], versions=[b"n" * 56, b"xor_blocks"]),
+        "kernel/drivers/unterm.ko": make_ko(exports=[b"u0"], crc_symbols=False, ksymtab_strings=b"u1\0u2"),
+        "kernel/drivers/unterm-user.ko": make_ko(imports=[b"u2"]),
     }
     inputs = {
         "modules.order": (

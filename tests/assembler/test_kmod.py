@@ -196,14 +196,16 @@ def test_read_module_compressed_by_magic_not_name() -> None:
 def test_exports_fall_back_to_ksymtab_strings() -> None:
     data = make_ko(exports=[b"a"], crc_symbols=False, ksymtab_strings=b"\0\0x1\0x2\0\0x3\0")
     assert kmod.read_module("m.ko", data).exports == (b"x1", b"x2", b"x3")
-    unterminated = make_ko(exports=[b"a"], crc_symbols=False, ksymtab_strings=b"x1\0x2")
-    assert kmod.read_module("m.ko", unterminated).exports == ()
 
 
-def test_unterminated_versions_record_drops_imports() -> None:
-    long_name = b"n" * 56
-    data = make_ko(imports=[b"g"], versions=[b"g", long_name])
+def test_unterminated_names_kmod30_vs_34() -> None:
+    data = make_ko(imports=[b"g"], versions=[b"g", b"n" * 56, b"o"])
     assert kmod.read_module("m.ko", data).imports == ()
+    # kmod 30 reads the name on into the next record: its 8-byte CRC 0x1234, little-endian
+    assert kmod.read_module("m.ko", data, kmod_version=30).imports == (b"g", b"n" * 56 + b"\x34\x12", b"o")
+    strings = make_ko(exports=[b"a"], crc_symbols=False, ksymtab_strings=b"x1\0x2")
+    assert kmod.read_module("m.ko", strings).exports == ()
+    assert kmod.read_module("m.ko", strings, kmod_version=30).exports == (b"x1", b"x2")
 
 
 def test_sparc_register_symbols_are_not_imports() -> None:
