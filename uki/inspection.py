@@ -53,9 +53,12 @@ class UkiInfo:
     signatures: tuple[SignatureInfo, ...]
     authenticode_sha256: str
     authenticode_sha384: str
+    image_base: int
     size_of_image: int
     dll_characteristics: int
     file_size: int
+    problems: tuple[str, ...]
+    """Layout problems that do not stop reading (sections overlapping in memory)."""
 
     def to_json(self) -> dict[str, JsonValue]:
         return {
@@ -82,9 +85,11 @@ class UkiInfo:
                 for s in self.signatures
             ],
             "authenticode": {"sha256": self.authenticode_sha256, "sha384": self.authenticode_sha384},
+            "image_base": self.image_base,
             "size_of_image": self.size_of_image,
             "dll_characteristics": self.dll_characteristics,
             "file_size": self.file_size,
+            "problems": list(self.problems),
         }
 
 
@@ -129,7 +134,7 @@ def _signatures(pe: PeImage) -> tuple[SignatureInfo, ...]:
 
 def inspect_pe(data: bytes, *, what: str = "PE image") -> UkiInfo:
     """Describe a PE image; raises :class:`uki.errors.PeFormatError` for malformed input."""
-    pe = read_pe(data, what=what)
+    pe = read_pe(data, what=what, allow_memory_overlap=True)
     texts = []
     for name in TEXT_SECTIONS:
         section = pe.find_section(name)
@@ -144,9 +149,11 @@ def inspect_pe(data: bytes, *, what: str = "PE image") -> UkiInfo:
         signatures=_signatures(pe),
         authenticode_sha256=image_digest(pe, "sha256").hex(),
         authenticode_sha384=image_digest(pe, "sha384").hex(),
+        image_base=pe.image_base,
         size_of_image=pe.size_of_image,
         dll_characteristics=pe.dll_characteristics,
         file_size=len(pe.data),
+        problems=pe.memory_overlaps,
     )
 
 
@@ -155,7 +162,7 @@ def format_text(info: UkiInfo) -> str:
     lines = []
     stub = "none" if info.stub is None else f"{info.stub.kind} {info.stub.version}"
     lines.append(f"stub: {stub}")
-    lines.append(f"file size: {info.file_size}  SizeOfImage: {info.size_of_image:#x}")
+    lines.append(f"file size: {info.file_size}  ImageBase: {info.image_base:#x}  SizeOfImage: {info.size_of_image:#x}")
     lines.append(f"DllCharacteristics: {info.dll_characteristics:#06x}")
     lines.append("sections:")
     lines.append(f"  {'name':<9} {'VA':>10} {'VirtSize':>10} {'RawSize':>10} {'RawPtr':>10}  sha256")
@@ -173,6 +180,7 @@ def format_text(info: UkiInfo) -> str:
             lines.append(f"signature: type {sig.certificate_type:#06x}, {sig.length} bytes, certificates: {who}")
     else:
         lines.append("signature: none")
+    lines.extend(f"problem: {p}" for p in info.problems)
     lines.append(f"authenticode sha256: {info.authenticode_sha256}")
     lines.append(f"authenticode sha384: {info.authenticode_sha384}")
     return "\n".join(lines) + "\n"

@@ -151,6 +151,7 @@ class PeImage:
     magic: int
     size_of_initialized_data: int
     address_of_entry_point: int
+    image_base: int
     section_alignment: int
     file_alignment: int
     size_of_image: int
@@ -159,6 +160,8 @@ class PeImage:
     dll_characteristics: int
     data_directories: tuple[DataDirectory, ...]
     sections: tuple[Section, ...]
+    memory_overlaps: tuple[str, ...] = ()
+    """Sections overlapping in memory, when read with ``allow_memory_overlap`` (else an error)."""
 
     # -- offsets of fields a writer patches --------------------------------------------------
     @property
@@ -250,8 +253,12 @@ def _decode_name(raw: bytes) -> str:
     return raw.rstrip(b"\0").decode("ascii", "backslashreplace")
 
 
-def read_pe(data: bytes, *, what: str = "PE image") -> PeImage:
-    """Parse and validate a PE image; ``what`` names the input in error messages."""
+def read_pe(data: bytes, *, what: str = "PE image", allow_memory_overlap: bool = False) -> PeImage:
+    """Parse and validate a PE image; ``what`` names the input in error messages.
+
+    ``allow_memory_overlap`` records sections that overlap in memory in ``memory_overlaps``
+    instead of failing (for ``inspect`` of a broken image such as ukify's 252-stub output).
+    """
     data = bytes(data)
     size = len(data)
 
@@ -327,7 +334,11 @@ def read_pe(data: bytes, *, what: str = "PE image") -> PeImage:
                 header_offset=offset,
             )
         )
-    _check_sections(sections, size=size, size_of_headers=size_of_headers, size_of_image=size_of_image, fail=fail)
+    overlaps = _check_sections(
+        sections, size=size, size_of_headers=size_of_headers, size_of_image=size_of_image, fail=fail
+    )
+    if overlaps and not allow_memory_overlap:
+        raise fail(overlaps[0])
 
     security = directories[DIRECTORY_SECURITY] if n_rva > DIRECTORY_SECURITY else None
     if security is not None and security.virtual_address:
@@ -348,6 +359,9 @@ def read_pe(data: bytes, *, what: str = "PE image") -> PeImage:
         magic=magic,
         size_of_initialized_data=_u32(data, opt + OPT_SIZE_OF_INITIALIZED_DATA),
         address_of_entry_point=_u32(data, opt + 16),
+        image_base=int.from_bytes(data[opt + 24 : opt + 32], "little")
+        if magic == MAGIC_PE32_PLUS
+        else _u32(data, opt + 28),
         section_alignment=section_alignment,
         file_alignment=file_alignment,
         size_of_image=size_of_image,
@@ -356,6 +370,7 @@ def read_pe(data: bytes, *, what: str = "PE image") -> PeImage:
         dll_characteristics=_u16(data, opt + OPT_DLL_CHARACTERISTICS),
         data_directories=directories,
         sections=tuple(sections),
+        memory_overlaps=tuple(overlaps),
     )
 
 
@@ -366,7 +381,8 @@ def _check_sections(
     size_of_headers: int,
     size_of_image: int,
     fail: Callable[[str], PeFormatError],
-) -> None:
+) -> list[str]:
+    """Raise for raw data outside the file or overlapping; return the overlaps in memory."""
     for s in sections:
         if s.size_of_raw_data:
             end = s.pointer_to_raw_data + s.size_of_raw_data
@@ -389,10 +405,11 @@ def _check_sections(
                 f"section {s.name}: VirtualSize {s.virtual_size:#x} is far beyond its {s.size_of_raw_data:#x} "
                 "bytes of raw data"
             )
+    overlaps = []
     in_memory = sorted((s for s in sections if s.loaded_size), key=lambda s: s.virtual_address)
     for a, b in itertools.pairwise(in_memory):
         if b.virtual_address < a.virtual_end:
-            raise fail(
+            overlaps.append(
                 f"sections {a.name} ({a.virtual_address:#x}..{a.virtual_end:#x}) and {b.name} "
                 f"({b.virtual_address:#x}..{b.virtual_end:#x}) overlap in memory"
             )
@@ -400,6 +417,7 @@ def _check_sections(
     for a, b in itertools.pairwise(in_file):
         if b.pointer_to_raw_data < a.pointer_to_raw_data + a.size_of_raw_data:
             raise fail(f"sections {a.name} and {b.name} overlap in the file")
+    return overlaps
 
 
 def pack_section_header(
