@@ -78,7 +78,9 @@ def load_suite(source: Source, *, arch: str, mirrors: Sequence[str], downloader:
     packages: list[BinaryPackage] = []
     packages_sha256: dict[str, str] = {}
     for component in source.components:
-        if release.components and component not in release.components:
+        # debian-security lists its components as "updates/main" while its paths use "main/".
+        known = {c for c in release.components} | {c.rsplit("/", 1)[-1] for c in release.components}
+        if release.components and component not in known:
             raise DebfetchError(f"component {component!r} is not in this suite", where=url,
                                 hint=f"available: {' '.join(release.components)}")
         entry = _index_entry(release, component, arch, where=url)

@@ -121,6 +121,7 @@ def verify_clearsigned(data: bytes, keyring: Keyring, *, where: str) -> Verified
     except RuntimeError as e:
         # pysequoia's message may carry a Rust backtrace after the first line.
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        first = first.removeprefix("Signature verification failed: ").rstrip(".")
         raise SignatureError(f"signature verification failed: {first}", where=where,
                              hint="the file was altered or is not signed by a pinned Debian key") from None
     signers = sorted({str(sig.signing_key).lower() for sig in result.valid_sigs} & keyring.pinned)

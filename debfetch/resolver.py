@@ -100,13 +100,28 @@ class Universe:
         self.candidates: dict[str, BinaryPackage] = {}
         for name, versions in by_name.items():
             self.candidates[name] = self._candidate(versions, pins.get(name), not_automatic)
-        self.providers: dict[str, list[tuple[BinaryPackage, Provided]]] = {}
+        # Every candidate's Provides is indexed by name with a cheap split; the full parse (and its
+        # validation) happens for the few names the resolver actually asks about.
+        self._maybe_providers: dict[str, list[BinaryPackage]] = {}
         for name in sorted(self.candidates, key=str.encode):
             pkg = self.candidates[name]
             if pkg.provides:
-                for provided in parse_provides(pkg.provides, where=f"{pkg}: Provides"):
-                    self.providers.setdefault(provided.name, []).append((pkg, provided))
+                for item in pkg.provides.split(","):
+                    token = item.split("(", 1)[0].split(":", 1)[0].strip()
+                    self._maybe_providers.setdefault(token, []).append(pkg)
+        self._providers: dict[str, tuple[tuple[BinaryPackage, Provided], ...]] = {}
         self._relations: dict[tuple[str, str], tuple[Group, ...]] = {}
+
+    def providers_of(self, name: str) -> tuple[tuple[BinaryPackage, Provided], ...]:
+        """Candidates that provide ``name``, with the provided version, sorted by package name."""
+        if name not in self._providers:
+            found: list[tuple[BinaryPackage, Provided]] = []
+            for pkg in self._maybe_providers.get(name, ()):
+                for provided in parse_provides(pkg.provides, where=f"{pkg}: Provides"):
+                    if provided.name == name:
+                        found.append((pkg, provided))
+            self._providers[name] = tuple(found)
+        return self._providers[name]
 
     @staticmethod
     def _candidate(versions: list[BinaryPackage], pin: Request | None,
@@ -186,7 +201,7 @@ class _Resolver:
         self.queue.append(pkg.name)
 
     def _selected_providers(self, alt: Alternative) -> list[BinaryPackage]:
-        return [pkg for pkg, provided in self.u.providers.get(alt.name, ())
+        return [pkg for pkg, provided in self.u.providers_of(alt.name)
                 if pkg.name in self.selected and _provide_matches(alt, provided)]
 
     def satisfy(self, group: Group, *, parent: str | None, reason: str, field: str) -> str:
@@ -209,7 +224,7 @@ class _Resolver:
         # (c) providers, left to right.
         for alt in group:
             matching: dict[str, BinaryPackage] = {}
-            for pkg, provided in self.u.providers.get(alt.name, ()):
+            for pkg, provided in self.u.providers_of(alt.name):
                 if _provide_matches(alt, provided) and _arch_ok(alt, pkg, arch):
                     matching.setdefault(pkg.name, pkg)
             if not matching:
@@ -251,7 +266,7 @@ class _Resolver:
                                f"{self.chain(pkg.name)}) and only one version per name is allowed")
             elif cand is not None:
                 details.append(f"only {cand} ({cand.suite}) is available")
-            elif alt.name in self.u.providers:
+            elif self.u.providers_of(alt.name):
                 details.append(f"no provider of {alt.name} matches")
             else:
                 details.append(f"no package {alt.name}")
@@ -320,7 +335,7 @@ def resolve(universe: Universe, requests: Sequence[Request], *, base: Base = "es
         cand = universe.candidates.get(req.name)
         if cand is not None:
             r.select(cand, reason="requested", parent=None)
-        elif req.name in universe.providers and req.version is None and req.suite is None:
+        elif universe.providers_of(req.name) and req.version is None and req.suite is None:
             virtual_requests.append(req)
         else:
             raise UnknownPackage(f"no package {req.name!r} in the enabled suites", where=f"packages: {req}",
