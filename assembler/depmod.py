@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from assembler.errors import KmodError
-from assembler.kmod import Module, direct_dependencies, read_modules, symbol_owners
+from assembler.kmod import Module, direct_dependencies, is_module_path, read_modules, select, symbol_owners
 
 log = logging.getLogger(__name__)
 
@@ -593,10 +593,68 @@ def depmod(
     )
 
 
+OUTPUT_FILES = (
+    "modules.dep",
+    "modules.dep.bin",
+    "modules.alias",
+    "modules.alias.bin",
+    "modules.softdep",
+    "modules.weakdep",
+    "modules.symbols",
+    "modules.symbols.bin",
+    "modules.builtin.bin",
+    "modules.builtin.alias.bin",
+    "modules.devname",
+)
+"""Every file depmod writes (kmod 30 writes all but modules.weakdep)."""
+
+
+def build_moddir(
+    files: Mapping[str, bytes],
+    wanted: Sequence[str],
+    *,
+    kernel_version: str,
+    kmod_version: int = 34,
+) -> dict[str, bytes]:
+    """The new contents of ``lib/modules/<kernel_version>/`` for a recipe's ``kernel.modules`` list.
+
+    ``files`` holds every regular file of that directory from the kernel package, by relative path.
+    With nothing wanted the result is empty: the whole directory goes. Otherwise it keeps the selected
+    module files (the closure of ``wanted``) and, outside ``kernel/``, every file that is not a module
+    (``modules.order``, ``modules.builtin``, ``modules.builtin.modinfo``), and adds depmod's output for
+    that selection, reading each module once.
+    """
+    if kmod_version not in KMOD_VERSIONS:
+        raise KmodError(f"unsupported kmod version {kmod_version}", hint=f"use one of {KMOD_VERSIONS}")
+    if not wanted:
+        return {}
+    builtin = files.get("modules.builtin")
+    modules = read_modules(files, kmod_version=kmod_version)
+    keep = set(select(modules, builtin or b"", wanted))
+    log.info("kernel %s: keeping %d of %d modules", kernel_version, len(keep), len(modules))
+    result = {
+        path: data
+        for path, data in files.items()
+        if path in keep or not (is_module_path(path) or path.startswith("kernel/") or path in OUTPUT_FILES)
+    }
+    result.update(
+        write_indexes(
+            [m for m in modules if m.relpath in keep],
+            builtin=builtin,
+            builtin_modinfo=files.get("modules.builtin.modinfo"),
+            order=files.get("modules.order"),
+            kmod_version=kmod_version,
+        )
+    )
+    return result
+
+
 __all__ = [
     "KMOD_VERSIONS",
+    "OUTPUT_FILES",
     "Dependencies",
     "Index",
+    "build_moddir",
     "depmod",
     "hash_order",
     "normalize_alias",

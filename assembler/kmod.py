@@ -508,3 +508,25 @@ def select(modules: Sequence[Module], builtin: bytes, wanted: Sequence[str]) -> 
     builtin_names = parse_builtin(builtin)
     chosen = closure(modules, builtin_names, resolve_wanted(modules, builtin_names, wanted))
     return tuple(sorted((m.relpath for m in chosen), key=lambda p: p.encode("utf-8", "surrogateescape")))
+
+
+def modules_load_conf(load: Sequence[str], modules: Sequence[Module], builtin: bytes, selected: Sequence[str]) -> bytes:
+    """``/etc/modules-load.d/<id>.conf`` for a recipe's ``kernel.load`` list: one module name a line.
+
+    Each name must be a selected module or built in (loading anything else would fail at boot), else
+    RecipeError. Names are written as given, in recipe order, duplicates dropped.
+    """
+    builtin_names = parse_builtin(builtin)
+    selected_paths = set(selected)
+    kept = {m.name for m in modules if m.relpath in selected_paths}
+    lines: dict[str, None] = {}
+    for entry in load:
+        name = normalize_name(entry).encode("utf-8", "surrogateescape")
+        if name not in kept and name not in builtin_names:
+            raise RecipeError(
+                f"module {entry!r} is to be loaded at boot but is not among the kept modules",
+                where="kernel.load",
+                hint="add it (or a glob matching it) to kernel.modules",
+            )
+        lines[entry] = None
+    return "".join(f"{line}\n" for line in lines).encode()

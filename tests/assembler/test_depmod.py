@@ -614,3 +614,27 @@ def test_every_module_of_the_kernel_matches_depmod(trixie: Trixie, tmp_path: Pat
             assert read_index(data) == read_index(ours[30][name]) and len(data) == len(ours[30][name])
         elif name != "modules.weakdep":
             assert data == ours[30][name]
+
+
+def test_build_moddir() -> None:
+    modules, inputs = synthetic_tree()
+    files = {**modules, **inputs, "modules.dep": b"stale", "kernel/drivers/README": b"gone", "extra/x.txt": b"kept"}
+    assert depmod.build_moddir(files, [], kernel_version=KVER) == {}
+    result = depmod.build_moddir(files, ["userbe"], kernel_version=KVER)
+    kept = ["kernel/drivers/fallback.ko", "kernel/drivers/userbe.ko", "updates/xor.ko.zst"]
+    expected = {path: modules[path] for path in kept}
+    expected.update(inputs)
+    expected.update({"extra/x.txt": b"kept", "build/skipped.ko": modules["build/skipped.ko"]})
+    expected.update(
+        depmod.depmod(
+            expected,
+            kernel_version=KVER,
+            builtin=inputs["modules.builtin"],
+            builtin_modinfo=inputs["modules.builtin.modinfo"],
+            order=inputs["modules.order"],
+        )
+    )
+    assert result == expected
+    assert result["modules.dep"].startswith(b"kernel/drivers/fallback.ko:\nkernel/drivers/userbe.ko: ")
+    with pytest.raises(KmodError, match="unsupported kmod version"):
+        depmod.build_moddir(files, ["userbe"], kernel_version=KVER, kmod_version=31)

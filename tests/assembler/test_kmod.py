@@ -298,3 +298,14 @@ def test_select_keeps_every_exporter_of_a_needed_symbol() -> None:
         "kernel/two.ko": make_ko(exports=[b"dup"]),
     }
     assert kmod.select_modules(tree, b"", ["user"]) == ("kernel/one.ko", "kernel/two.ko", "kernel/user.ko")
+
+
+def test_modules_load_conf() -> None:
+    tree = _tree()
+    modules = kmod.read_modules(tree)
+    selected = kmod.select(modules, BUILTIN, ["core"])
+    conf = kmod.modules_load_conf(["core", "ext4", "base", "core"], modules, BUILTIN, selected)
+    assert conf == b"core\next4\nbase\n"
+    with pytest.raises(RecipeError, match="loaded at boot") as info:
+        kmod.modules_load_conf(["loner"], modules, BUILTIN, selected)
+    assert info.value.where == "kernel.load"
