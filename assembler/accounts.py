@@ -16,14 +16,16 @@ Passwords: masters keep ``*``, sysusers accounts get ``!*``, recipe users the re
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .errors import RecipeError, TreeError
 from .recipe import Group, User
+from .scripts import SystemUser
 from .tree import Tree
 
 SYS_MAX = 999
+ADDUSER_FIRST_SYSTEM_ID = 100  # Debian adduser.conf FIRST_SYSTEM_UID/GID
 USER_MIN = 1000
 NOLOGIN = "/usr/sbin/nologin"
 
@@ -187,7 +189,40 @@ def _apply_sysusers(db: _Db, text: str, where: str) -> None:
             raise TreeError(f"unknown sysusers line type {kind!r}", where=where)
 
 
-def configure_accounts(tree: Tree, *, users: Sequence[User], groups: Sequence[Group], epoch: int) -> Accounts:
+def _apply_adduser(db: _Db, su: SystemUser) -> None:
+    """Debian adduser/addgroup --system: the lowest free id from 100 up (same id for --group)."""
+    def lowest(free: Callable[[int], bool]) -> int:
+        for i in range(ADDUSER_FIRST_SYSTEM_ID, SYS_MAX + 1):
+            if free(i):
+                return i
+        raise TreeError(f"no free system id for {su.name} ({su.package})")
+
+    uids, gids = db.used_uids(), db.used_gids()
+    if not su.user:
+        if su.name not in db.groups:
+            gid = su.uid if su.uid is not None and su.uid not in gids else lowest(lambda i: i not in gids)
+            db.groups[su.name] = _Group(name=su.name, gid=gid)
+        return
+    if su.name in db.users:
+        return
+    if su.group:
+        if su.name in db.groups:
+            group = db.groups[su.name]
+            uid = group.gid if group.gid not in uids else lowest(lambda i: i not in uids)
+        else:
+            uid = su.uid if su.uid is not None and su.uid not in uids and su.uid not in gids else \
+                lowest(lambda i: i not in uids and i not in gids)
+            group = _Group(name=su.name, gid=uid)
+            db.groups[su.name] = group
+    else:
+        group = db.groups.get(su.ingroup) or db.add_group(su.ingroup, None)
+        uid = su.uid if su.uid is not None and su.uid not in uids else lowest(lambda i: i not in uids)
+    db.users[su.name] = _User(name=su.name, uid=uid, gid=group.gid, gecos=su.comment, home=su.home,
+                              shell=su.shell, password="*")
+
+
+def configure_accounts(tree: Tree, *, users: Sequence[User], groups: Sequence[Group], epoch: int,
+                       system_users: Sequence[SystemUser] = ()) -> Accounts:
     """Write the four account databases into the tree and return the name -> id maps."""
     db = _Db()
     master_p = tree.get("usr/share/base-passwd/passwd.master")
@@ -202,6 +237,8 @@ def configure_accounts(tree: Tree, *, users: Sequence[User], groups: Sequence[Gr
                                  shell=row[6], password=row[1])
     for _, path in _sysusers_files(tree):
         _apply_sysusers(db, tree[path].data.decode(), path)
+    for su in system_users:
+        _apply_adduser(db, su)
     for grp in groups:
         if grp.name in db.groups:
             if grp.gid is not None and db.groups[grp.name].gid != grp.gid:

@@ -20,7 +20,7 @@ import debfetch
 import uki
 from debfetch.lockfile import Lock
 
-from . import __version__
+from . import __version__, scripts
 from . import configure as cfg
 from .accounts import configure_accounts
 from .alternatives import Candidate, apply_alternatives, parse_script
@@ -29,7 +29,7 @@ from .errors import BuildError, RecipeError
 from .initrd import library_versions, pack
 from .output import dumps, sha256sums, staged_directory, write_atomic
 from .recipe import Recipe
-from .rootfs import unpack
+from .rootfs import install_order, unpack
 from .tree import Kind, Tree
 from .units import add_wants, enable, mask, set_default_target
 
@@ -173,8 +173,11 @@ def configure_tree(tree: Tree, recipe: Recipe, packages: Sequence[DebPackage]) -
     epoch = recipe.source_date_epoch
     with step("Configuring the tree"):
         cfg.base_files_defaults(tree, epoch=epoch)
+        effects = scripts.collect(install_order(packages))
+        scripts.apply_files(tree, effects, epoch=epoch)
         cfg.extra_trees(tree, recipe.extra_trees, recipe.modes, epoch=epoch)
-        accounts = configure_accounts(tree, users=recipe.users, groups=recipe.groups, epoch=epoch)
+        accounts = configure_accounts(tree, users=recipe.users, groups=recipe.groups, epoch=epoch,
+                                      system_users=effects.users)
         apply_alternatives(tree, alternatives_of(packages), epoch=epoch)
         cfg.shells(tree, [u.shell for u in recipe.users], epoch=epoch)
         os_release = cfg.identity(tree, recipe, epoch=epoch)
@@ -188,6 +191,7 @@ def configure_tree(tree: Tree, recipe: Recipe, packages: Sequence[DebPackage]) -
             set_default_target(tree, recipe.default_target, epoch=epoch)
         cfg.ca_certificates(tree, epoch=epoch)
         cfg.dpkg_database(tree, packages, epoch=epoch)
+        scripts.apply_overrides(tree, effects, epoch=epoch)
         cfg.updated_stamps(tree, epoch=epoch)
     with step("Removing documentation and volatile files"):
         n = cfg.remove(tree, (*cfg.ALWAYS_REMOVE, *recipe.remove))

@@ -162,7 +162,7 @@ def extra_trees(tree: Tree, roots: Iterable[Path], modes: Mapping[str, int], *, 
 
 
 def remove(tree: Tree, globs: Iterable[str]) -> int:
-    return sum(tree.remove_glob(g) for g in globs)
+    return tree.remove_globs(globs)
 
 
 def updated_stamps(tree: Tree, *, epoch: int) -> None:
@@ -237,4 +237,3 @@ def dpkg_database(tree: Tree, packages: Iterable[DebPackage], *, epoch: int) -> 
     tree.write("var/lib/dpkg/available", b"", mtime=epoch)
     tree.write("var/lib/dpkg/arch", b"amd64\n", mtime=epoch)
     tree.write("var/lib/dpkg/diversions", b"", mtime=epoch)
-    tree.write("var/lib/dpkg/statoverride", b"", mtime=epoch)

@@ -14,7 +14,7 @@ import fnmatch
 import posixpath
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -168,14 +168,33 @@ class Tree:
         for q in [q for q in self._entries if q.startswith(prefix)]:
             del self._entries[q]
 
-    def remove_glob(self, pattern: str) -> int:
-        """Remove every path matching ``pattern`` (and what is below it); return how many went."""
-        rx = glob_to_regex(pattern)
-        hits = [p for p in self._entries if rx.match(p)]
-        before = len(self._entries)
-        for p in hits:
-            self.remove(p)
-        return before - len(self._entries)
+    def remove_globs(self, patterns: Iterable[str]) -> int:
+        """Remove every path matching one of ``patterns`` and what is below it; return how many went.
+
+        One pass over the tree: a path goes when it or one of its ancestors matches.
+        """
+        regexes = [glob_to_regex(p) for p in patterns]
+        if not regexes:
+            return 0
+        combined = re.compile("|".join(f"(?:{rx.pattern})" for rx in regexes), re.S)
+        hits = {p for p in self._entries if combined.match(p)}
+        if not hits:
+            return 0
+
+        def doomed(p: str) -> bool:
+            if p in hits:
+                return True
+            i = p.rfind("/")
+            while i > 0:
+                if p[:i] in hits:
+                    return True
+                i = p.rfind("/", 0, i)
+            return False
+
+        gone = [p for p in self._entries if doomed(p)]
+        for p in gone:
+            del self._entries[p]
+        return len(gone)
 
     def replace(self, path: str, **changes: object) -> None:
         p = normalize(path)
