@@ -18,20 +18,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
-import io
 import json
-import lzma
-import os
 import re
 import shutil
 import signal
 import subprocess
-import sys
-import tarfile
 import time
-import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +32,7 @@ import pytest
 
 from assembler.cpio import CpioEntry, write_newc
 from gpt.disk import esp_disk, write_raw
+from tests.uki.measure.archive import archive, deb_file
 from uki.builder import build_uki
 from uki.measure.cli import replay_main
 from uki.measure.event import Bank, Event, pcr
@@ -51,7 +45,6 @@ pytestmark = [pytest.mark.boot, pytest.mark.network, pytest.mark.timeout(1500)]
 
 SUITE = "trixie"
 KERNEL_META = "linux-image-cloud-amd64"
-KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
 CMDLINE = b"console=ttyS0 panic=-1"
@@ -80,132 +73,6 @@ poweroff -f
 """
 
 
-# --- Debian archive access --------------------------------------------------------------------
-
-def _mirrors() -> list[str]:
-    env = os.environ.get("ASSEMBLER_MIRROR", "").split()
-    if env:
-        return [m.rstrip("/") for m in env]
-    found: list[str] = []
-    sources = sorted(Path("/etc/apt/sources.list.d").glob("*.sources"))
-    for path in sources:
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("URIs:"):
-                found += line.split()[1:]
-    legacy = Path("/etc/apt/sources.list")
-    if legacy.exists():
-        for line in legacy.read_text(encoding="utf-8", errors="replace").splitlines():
-            parts = line.split()
-            if parts and parts[0] == "deb":
-                found += [p for p in parts[1:] if "://" in p][:1]
-    mirrors = [m.rstrip("/") for m in found if m.startswith("http") and "security" not in m]
-    assert mirrors, "no Debian mirror: set ASSEMBLER_MIRROR or configure apt sources"
-    return list(dict.fromkeys(mirrors))
-
-
-def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=120) as response:
-        data: bytes = response.read()
-        return data
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("ASSEMBLER_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "assembler")
-    path = Path(base) / "test-debs"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _paragraphs(text: str) -> Iterator[dict[str, str]]:
-    for block in text.split("\n\n"):
-        fields: dict[str, str] = {}
-        key = None
-        for line in block.splitlines():
-            if line[:1] in (" ", "\t") and key:
-                fields[key] += "\n" + line.strip()
-            elif ":" in line:
-                key, value = line.split(":", 1)
-                fields[key] = value.strip()
-        if fields:
-            yield fields
-
-
-@dataclass(frozen=True)
-class Archive:
-    mirror: str
-    packages: dict[str, dict[str, str]]
-
-    def deb(self, name: str) -> bytes:
-        para = self.packages[name]
-        sha = para["SHA256"]
-        cached = _cache_dir() / f"{sha}.deb"
-        if cached.exists() and hashlib.sha256(cached.read_bytes()).hexdigest() == sha:
-            return cached.read_bytes()
-        data = _get(f"{self.mirror}/{para['Filename']}")
-        assert hashlib.sha256(data).hexdigest() == sha, f"{name}: .deb does not match Packages SHA256"
-        tmp = cached.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(cached)
-        return data
-
-
-def _archive() -> Archive:
-    mirror = _mirrors()[0]
-    inrelease = _get(f"{mirror}/dists/{SUITE}/InRelease")
-    gpgv = subprocess.run(["gpgv", "--keyring", str(KEYRING), "--output", "-", "-"], input=inrelease,
-                          capture_output=True, check=False)
-    assert gpgv.returncode == 0, f"InRelease signature: {gpgv.stderr.decode(errors='replace')}"
-    release = gpgv.stdout.decode("utf-8")
-    sums = {}
-    in_sha = False
-    for line in release.splitlines():
-        if not line.startswith(" "):
-            in_sha = line.startswith("SHA256:")
-            continue
-        if in_sha:
-            digest, _size, name = line.split()
-            sums[name] = digest
-    packages: dict[str, dict[str, str]] = {}
-    for arch in ("amd64", "all"):
-        name = f"main/binary-{arch}/Packages.xz"
-        blob = _get(f"{mirror}/dists/{SUITE}/{name}")
-        if hashlib.sha256(blob).hexdigest() != sums[name]:
-            with contextlib.suppress(OSError):
-                blob = _get(f"{mirror}/dists/{SUITE}/{name.rsplit('/', 1)[0]}/by-hash/SHA256/{sums[name]}")
-        if hashlib.sha256(blob).hexdigest() != sums[name]:
-            # A mirror caught mid-sync serves an index newer than its InRelease; every .deb is still
-            # checked against the Packages stanza it came from.
-            print(f"warning: {name} does not match InRelease (mirror mid-sync?)", file=sys.stderr)
-        for para in _paragraphs(lzma.decompress(blob).decode("utf-8")):
-            packages.setdefault(para["Package"], para)
-    return Archive(mirror=mirror, packages=packages)
-
-
-def _deb_file(deb: bytes, wanted: str) -> bytes:
-    """A file from a .deb's data.tar (ar + tar, via the standard library)."""
-    pos = 8
-    while pos < len(deb):
-        name = deb[pos : pos + 16].decode().strip().rstrip("/")
-        size = int(deb[pos + 48 : pos + 58].decode().strip())
-        body = deb[pos + 60 : pos + 60 + size]
-        pos += 60 + size + (size & 1)
-        if name.startswith("data.tar"):
-            if name.endswith(".xz"):
-                body = lzma.decompress(body)
-            elif name.endswith(".zst"):
-                import zstandard
-
-                body = zstandard.ZstdDecompressor().decompressobj().decompress(body)
-            with tarfile.open(fileobj=io.BytesIO(body)) as tf:
-                for member in tf.getmembers():
-                    if member.name.lstrip("./") == wanted.lstrip("/") and member.isfile():
-                        f = tf.extractfile(member)
-                        assert f is not None
-                        return f.read()
-    raise AssertionError(f"{wanted} not in the package")
-
-
 # --- probe image ------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -232,19 +99,19 @@ def _probe_initrd(busybox: bytes) -> bytes:
 
 @pytest.fixture(scope="session")
 def probe_inputs() -> ProbeInputs:
-    archive = _archive()
-    meta = archive.packages[KERNEL_META]
+    debian = archive(SUITE)
+    meta = debian.packages[KERNEL_META]
     match = re.search(r"(linux-image-[^ ,]+-cloud-amd64)", meta["Depends"])
     assert match, meta["Depends"]
     kernel_pkg = match.group(1)
     uname = kernel_pkg.removeprefix("linux-image-")
-    linux = _deb_file(archive.deb(kernel_pkg), f"boot/vmlinuz-{uname}")
-    stub = _deb_file(archive.deb("systemd-boot-efi"), "usr/lib/systemd/boot/efi/linuxx64.efi.stub")
-    bb_deb = archive.deb("busybox-static")
+    linux = deb_file(debian.deb(kernel_pkg), f"boot/vmlinuz-{uname}")
+    stub = deb_file(debian.deb("systemd-boot-efi"), "usr/lib/systemd/boot/efi/linuxx64.efi.stub")
+    bb_deb = debian.deb("busybox-static")
     try:
-        busybox = _deb_file(bb_deb, "usr/bin/busybox")
+        busybox = deb_file(bb_deb, "usr/bin/busybox")
     except AssertionError:
-        busybox = _deb_file(bb_deb, "bin/busybox")
+        busybox = deb_file(bb_deb, "bin/busybox")
     return ProbeInputs(stub=stub, linux=linux, uname=uname, initrd=_probe_initrd(busybox))
 
 
