@@ -86,7 +86,8 @@ class MiniArchive:
 
 
 def write_archive(root: Path, stanzas: Sequence[Mapping[str, str]], *, suite: str = "trixie",
-                  codename: str | None = None, extra_release: str = "", tsk: Tsk | None = None) -> MiniArchive:
+                  codename: str | None = None, extra_release: str = "", tsk: Tsk | None = None,
+                  components: str = "main") -> MiniArchive:
     """Write pool files, ``dists/<suite>/main/binary-amd64/Packages.xz`` (also by-hash) and a
     clearsigned InRelease under ``root``."""
     debs: dict[str, bytes] = {}
@@ -108,7 +109,7 @@ def write_archive(root: Path, stanzas: Sequence[Mapping[str, str]], *, suite: st
     plain_sha = hashlib.sha256(text).hexdigest()
     release = (
         f"Origin: Test\nSuite: {suite}\nCodename: {codename or suite}\nDate: Sat, 21 Nov 2026 09:15:44 UTC\n"
-        f"Acquire-By-Hash: yes\nArchitectures: all amd64\nComponents: main\n{extra_release}"
+        f"Acquire-By-Hash: yes\nArchitectures: all amd64\nComponents: {components}\n{extra_release}"
         f"SHA256:\n {sha} {len(xz)} main/binary-amd64/Packages.xz\n"
         f" {plain_sha} {len(text)} main/binary-amd64/Packages\n"
     )

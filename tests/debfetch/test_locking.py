@@ -144,6 +144,19 @@ def test_release_for_another_suite_is_refused(tmp_path: Path) -> None:
         do_lock(url, tmp_path / "cache")
 
 
+def test_security_style_components_and_missing_component(tmp_path: Path) -> None:
+    # debian-security's Release says "Components: updates/main" while its paths are "main/...".
+    archive = write_archive(tmp_path / "m", WORLD, components="updates/main updates/contrib")
+    with serve(archive.root) as url:
+        assert do_lock(url, tmp_path / "cache").package("app").version == "2.0"
+        with pytest.raises(DebfetchError, match="lists no Packages index for contrib/binary-amd64"):
+            lock(sources=[Source(suite="trixie", components=("main", "contrib"))], packages=["app"],
+                 mirrors=[url], source_date_epoch=0, cache_dir=tmp_path / "cache", keyring=throwaway_keyring())
+        with pytest.raises(DebfetchError, match="component 'non-free' is not in this suite"):
+            lock(sources=[Source(suite="trixie", components=("non-free",))], packages=["app"],
+                 mirrors=[url], source_date_epoch=0, cache_dir=tmp_path / "cache", keyring=throwaway_keyring())
+
+
 def test_unknown_and_unsatisfiable_requests(archive: MiniArchive, tmp_path: Path) -> None:
     with serve(archive.root) as url:
         with pytest.raises(DebfetchError, match=r"^packages: nope: no package 'nope'"):

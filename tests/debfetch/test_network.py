@@ -125,6 +125,17 @@ def test_flipped_byte_in_deb(trixie_lock: Lock, mirrors: list[str], tmp_path: Pa
     assert not list((tmp_path / "sha256").iterdir())
 
 
+def test_lock_with_updates_and_security(mirrors: list[str]) -> None:
+    sources = [Source(suite="trixie"), Source(suite="trixie-updates"),
+               Source(archive="debian-security", suite="trixie-security")]
+    result = lock(sources=sources, packages=["libc6", "openssl"], base="minimal", mirrors=mirrors,
+                  source_date_epoch=0)
+    assert [(s.archive, s.suite) for s in result.sources] == [
+        ("debian", "trixie"), ("debian", "trixie-updates"), ("debian-security", "trixie-security")]
+    assert all(s.packages_sha256 for s in result.sources)
+    assert {p.suite for p in result.packages} <= {"trixie", "trixie-updates", "trixie-security"}
+
+
 @pytest.mark.parametrize(("archive", "suite"), [("debian", "trixie"), ("debian", "bookworm"),
                                                 ("debian-security", "trixie-security")])
 def test_real_inrelease_signers_are_pinned(mirrors: list[str], archive: str, suite: str) -> None:
