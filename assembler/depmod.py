@@ -20,7 +20,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from assembler.errors import KmodError
-from assembler.kmod import Module, direct_dependencies, is_module_path, read_modules, select, symbol_owners
+from assembler.kmod import (
+    PATH_MAX,
+    Module,
+    direct_dependencies,
+    is_module_path,
+    normalize_alias,
+    read_modules,
+    select,
+    symbol_owners,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +41,6 @@ MODULE_HASH_SIZE = 512
 SYMBOL_HASH_SIZE = 2048
 """Buckets of depmod's symbol hash, whose iteration order is the modules.symbols order."""
 
-PATH_MAX = 4096
-"""libkmod's buffer size: aliases are cut at PATH_MAX - 1 bytes; fgets reads lines of at most that."""
 
 ALIAS_HEADER = b"# Aliases extracted from modules themselves.\n"
 SOFTDEP_HEADER = b"# Soft dependencies extracted from modules themselves.\n"
@@ -337,26 +344,6 @@ def _write_preorder(root: _Node) -> bytes:
 
 
 # --- text normalizations libkmod applies -------------------------------------------------------------------
-
-
-def normalize_alias(alias: bytes) -> bytes | None:
-    """libkmod's ``alias_normalize``: ``-`` → ``_`` outside brackets; None for an unmatched bracket."""
-    out = bytearray()
-    i = 0
-    while i < len(alias) and len(out) < PATH_MAX - 1:
-        c = alias[i]
-        if c == ord("]"):
-            return None
-        if c == ord("["):
-            close = alias.find(b"]", i)
-            if close < 0:
-                return None
-            out += alias[i : close + 1]
-            i = close + 1
-            continue
-        out.append(ord("_") if c == ord("-") else c)
-        i += 1
-    return bytes(out[: PATH_MAX - 1])
 
 
 def _scan_major_minor(value: bytes, prefix: bytes) -> tuple[int, int] | None:
