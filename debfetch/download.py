@@ -39,6 +39,12 @@ class Downloader:
     _dead_hosts: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    @property
+    def dead_hosts(self) -> frozenset[str]:
+        """Hosts skipped for the rest of this run (unresolvable or refusing connections)."""
+        with self._lock:
+            return frozenset(self._dead_hosts)
+
     def _alive(self, url: str) -> bool:
         with self._lock:
             return _host(url) not in self._dead_hosts

@@ -90,7 +90,11 @@ class VerifiedText:
 
 def key_file_bytes(name: str) -> bytes:
     """The armored public key block vendored as ``keys/<name>.asc``."""
-    return resources.files(__package__).joinpath("keys", f"{name}.asc").read_bytes()
+    try:
+        return resources.files(__package__).joinpath("keys", f"{name}.asc").read_bytes()
+    except OSError as e:
+        raise SignatureError(f"vendored archive key is missing: {e}", where=f"debfetch/keys/{name}.asc",
+                             hint="the installation lacks debfetch's package data (keys/*.asc)") from None
 
 
 def make_keyring(keys: Sequence[ArchiveKey]) -> Keyring:
