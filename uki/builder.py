@@ -1,7 +1,8 @@
 """UKI assembly: systemd-stub + payload sections, byte-identical to Debian trixie's ukify 257.13.
 
 The section order and the placement follow ukify's ``make_uki`` and ``pe_add_sections`` (spec
-`uki.md` §1, §2): ``.osrel .cmdline .uname .linux .initrd [extra sections] .sbat``. Each new section
+`uki.md` §1, §2): ``.osrel .cmdline .dtb .dtbauto* .uname .splash .pcrpkey .linux .initrd .ucode
+[extra sections] .sbat``. Each new section
 gets the next SectionAlignment-aligned address after the last header in the table and
 FileAlignment-aligned raw data appended to the file; ``.sbat`` is merged (§2.4) and written in place
 over the stub's own ``.sbat``.
@@ -72,6 +73,11 @@ def plan_sections(
     uname: str | None = None,
     sbat: Sequence[bytes] | None = None,
     sections: Sequence[tuple[str, bytes]] = (),
+    devicetree: bytes | None = None,
+    devicetree_auto: Sequence[bytes] = (),
+    splash: bytes | None = None,
+    pcrpkey: bytes | None = None,
+    microcode: bytes | None = None,
 ) -> tuple[PayloadSection, ...]:
     """The payload sections in ukify 257's table order, with ``.uname`` detected and ``.sbat`` merged."""
     if uname is None:
@@ -84,9 +90,14 @@ def plan_sections(
     planned: list[tuple[str, bytes | None]] = [
         (".osrel", os_release),
         (".cmdline", cmdline),
+        (".dtb", devicetree),
+        *((".dtbauto", dtb) for dtb in devicetree_auto),
         (".uname", uname.encode("utf-8") if uname else None),
+        (".splash", splash),
+        (".pcrpkey", pcrpkey),
         (".linux", linux),
         (".initrd", initrd if initrds and (len(initrds) == 1 or initrd) else None),
+        (".ucode", microcode),
     ]
     out = [PayloadSection(name=name, data=bytes(data)) for name, data in planned if data is not None]
     for name, data in sections:
@@ -194,6 +205,8 @@ def _grow_headers(pe: PeImage, buf: bytearray, need: int) -> PeImage:
         )
     if pe.pointer_to_symbol_table:
         raise PlacementError("not enough header space, and the stub's symbol table would move")
+    if len(pe.data_directories) > pefmt.DIRECTORY_DEBUG and pe.data_directories[pefmt.DIRECTORY_DEBUG].size:
+        raise PlacementError("not enough header space, and the stub's debug directory holds file offsets")
     log.info("inserting %#x bytes of header space (SizeOfHeaders %#x -> %#x)", grow, pe.size_of_headers, new_size)
     buf[pe.size_of_headers : pe.size_of_headers] = bytes(grow)
     _put_u32(buf, pe.optional_header_offset + pefmt.OPT_SIZE_OF_HEADERS, new_size)
@@ -297,6 +310,11 @@ def build_uki(
     uname: str | None = None,
     sbat: Sequence[bytes] | None = None,
     sections: Sequence[tuple[str, bytes]] = (),
+    devicetree: bytes | None = None,
+    devicetree_auto: Sequence[bytes] = (),
+    splash: bytes | None = None,
+    pcrpkey: bytes | None = None,
+    microcode: bytes | None = None,
 ) -> bytes:
     """Build a UKI from a systemd-stub and a kernel, byte-identical to ukify 257 on the same inputs.
 
@@ -304,7 +322,9 @@ def build_uki(
     collapsing of a ``--cmdline TEXT`` is the CLI's job). ``uname``: None detects it from the
     kernel like ukify, ``""`` omits ``.uname``. ``sbat``: SBAT texts merged after the stub's and the
     kernel's; None or empty means ukify's default (:data:`uki.sbat.STUB_SBAT`). ``sections``: extra
-    ``(name, data)`` sections placed after ``.initrd``, as ``ukify --section``.
+    ``(name, data)`` sections placed after ``.initrd``/``.ucode``, as ``ukify --section``.
+    ``devicetree``, ``devicetree_auto``, ``splash``, ``pcrpkey``, ``microcode``: the ``.dtb``,
+    ``.dtbauto``, ``.splash``, ``.pcrpkey`` and ``.ucode`` sections, in ukify's positions.
     """
     try:
         read_pe(linux, what="kernel")
@@ -319,6 +339,11 @@ def build_uki(
         uname=uname,
         sbat=sbat,
         sections=sections,
+        devicetree=devicetree,
+        devicetree_auto=devicetree_auto,
+        splash=splash,
+        pcrpkey=pcrpkey,
+        microcode=microcode,
     )
     stub_pe = read_pe(stub, what="stub")
     for section in planned:

@@ -63,6 +63,11 @@ class BuildOptions:
     secureboot_certificate: Path | None
     secureboot_hash: Literal["sha256", "sha384"]
     output: Path
+    devicetree: Path | None = None
+    devicetree_auto: tuple[Path, ...] = ()
+    splash: Path | None = None
+    pcrpkey: Path | None = None
+    microcode: Path | None = None
 
 
 def read_input(path: Path, what: str) -> bytes:
@@ -70,6 +75,10 @@ def read_input(path: Path, what: str) -> bytes:
         return path.read_bytes()
     except OSError as e:
         raise InputError(f"cannot read {what} {str(path)!r}: {e.strerror or e}") from e
+
+
+def optional_file(path: Path | None, what: str) -> bytes | None:
+    return None if path is None else read_input(path, what)
 
 
 def text_or_file(value: str, what: str) -> bytes:
@@ -149,6 +158,11 @@ def run_build(opts: BuildOptions) -> None:
         uname=opts.uname,
         sbat=[text_or_file(s, "--sbat file") for s in opts.sbat] or None,
         sections=[parse_section(s) for s in opts.sections],
+        devicetree=optional_file(opts.devicetree, "--devicetree"),
+        devicetree_auto=[read_input(p, "--devicetree-auto") for p in opts.devicetree_auto],
+        splash=optional_file(opts.splash, "--splash"),
+        pcrpkey=optional_file(opts.pcrpkey, "--pcrpkey"),
+        microcode=optional_file(opts.microcode, "--microcode"),
     )
     if opts.secureboot_private_key is not None and opts.secureboot_certificate is not None:
         key, cert = load_signing_key(opts.secureboot_private_key, opts.secureboot_certificate)
@@ -174,6 +188,13 @@ def create_parser() -> argparse.ArgumentParser:
     build.add_argument("--initrd", type=Path, action="append", default=[], metavar="INITRD", help="[.initrd]")
     build.add_argument("--cmdline", metavar="TEXT|@PATH", help="kernel command line [.cmdline]")
     build.add_argument("--os-release", metavar="TEXT|@PATH", help="os-release [.osrel]")
+    build.add_argument("--devicetree", type=Path, metavar="PATH", help="Device Tree file [.dtb]")
+    build.add_argument(
+        "--devicetree-auto", type=Path, action="append", default=[], metavar="PATH", help="[.dtbauto], repeatable"
+    )
+    build.add_argument("--splash", type=Path, metavar="BMP", help="splash image [.splash]")
+    build.add_argument("--pcrpkey", type=Path, metavar="KEY", help="public key to seal secrets to [.pcrpkey]")
+    build.add_argument("--microcode", type=Path, metavar="UCODE", help="microcode file [.ucode]")
     build.add_argument("--uname", metavar="VERSION", help='"uname -r" [.uname]; detected from the kernel if unset')
     build.add_argument("--stub", type=Path, default=DEFAULT_STUB, help=f"systemd-stub (default {DEFAULT_STUB})")
     build.add_argument("--sbat", action="append", default=[], metavar="TEXT|@PATH", help="SBAT policy [.sbat]")
@@ -213,6 +234,11 @@ def build_options(ns: argparse.Namespace) -> BuildOptions:
         secureboot_certificate=cert,
         secureboot_hash=ns.secureboot_hash,
         output=output,
+        devicetree=ns.devicetree,
+        devicetree_auto=tuple(ns.devicetree_auto),
+        splash=ns.splash,
+        pcrpkey=ns.pcrpkey,
+        microcode=ns.microcode,
     )
 
 

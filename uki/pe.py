@@ -52,6 +52,7 @@ OPT_DATA_DIRECTORIES = {MAGIC_PE32: 96, MAGIC_PE32_PLUS: 112}
 DATA_DIRECTORY_SIZE = 8
 MAX_DATA_DIRECTORIES = 16
 DIRECTORY_SECURITY = 4  # IMAGE_DIRECTORY_ENTRY_SECURITY; its VirtualAddress is a file offset
+DIRECTORY_DEBUG = 6  # IMAGE_DIRECTORY_ENTRY_DEBUG; its entries hold file offsets (PointerToRawData)
 
 # File header field offsets relative to its start.
 FH_NUMBER_OF_SECTIONS = 2

@@ -208,3 +208,14 @@ def test_symbol_table_at_the_end_of_an_old_stub_is_stripped() -> None:
     out = read_pe(_build(stub=stub))
     assert out.pointer_to_symbol_table == 0 and out.number_of_symbols == 0
     assert symbols not in out.data
+
+
+def test_header_growth_refused_when_the_debug_directory_holds_file_offsets() -> None:
+    import struct
+
+    stub = bytearray(make_stub(size_of_headers=0x400))
+    struct.pack_into("<II", stub, 0x58 + 112 + 8 * 6, 0x1000, 28)  # IMAGE_DIRECTORY_ENTRY_DEBUG
+    extras = [(f".x{i}", b"x") for i in range(10)]
+    with pytest.raises(PlacementError, match="debug directory"):
+        _build(stub=bytes(stub), sections=extras)
+    assert read_pe(_build(stub=bytes(stub)))  # with enough room the directory does not matter

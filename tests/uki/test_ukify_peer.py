@@ -131,16 +131,29 @@ CASES: dict[str, list[str]] = {
     "explicit-uname": ["--initrd=@initrd1", "--uname=6.1.0-custom"],
     "extra-section": ["--initrd=@initrd1", "--cmdline=quiet", "--section=.test:hello world", "--section=.blob:@blob"],
     "no-initrd-os-release-text": ["--cmdline=quiet", "--os-release=ID=test\nVERSION_ID=1\n"],
+    "dtb-splash-pcrpkey-ucode": [
+        "--initrd=@initrd1",
+        "--devicetree=@blob",
+        "--devicetree-auto=@blob",
+        "--devicetree-auto=@cmdline",
+        "--splash=@blob",
+        "--pcrpkey=@os-release",
+        "--microcode=@initrd2",
+        "--section=.extra:after ucode",
+    ],
     "sbat-text-and-file": ["--initrd=@initrd2", "--sbat=@sbat-file", f"--sbat={SBAT_HEADER_ONLY}\nextra,1,X,x,1,u"],
 }
 
 
+PATH_FLAGS = {"--initrd", "--devicetree", "--devicetree-auto", "--splash", "--pcrpkey", "--microcode"}
+
+
 def expand(peer: Peer, args: list[str]) -> list[str]:
-    """Turn ``--flag=@name`` into a path in the work dir (``--initrd`` takes a bare path)."""
+    """Turn ``--flag=@name`` into a path in the work dir (bare for flags that take only a path)."""
     out = []
     for arg in args:
         flag, _, value = arg.partition("=")
-        if flag == "--initrd" and value.startswith("@"):
+        if flag in PATH_FLAGS and value.startswith("@"):
             value = str(peer.dir / value[1:])
         elif value.startswith("@") and ":" not in value:
             value = "@" + str(peer.dir / value[1:])
@@ -171,6 +184,10 @@ def test_byte_identical_to_ukify(peer: Peer, case: str) -> None:
             pe.section_data(".initrd")
             == filler(100_003, b"initrd one") + b"\0" + filler(20_001, b"initrd two") + b"\0" * 3
         )
+    if case == "dtb-splash-pcrpkey-ucode":
+        names = [s.name for s in pe.sections][6:]
+        assert names == [".osrel", ".dtb", ".dtbauto", ".dtbauto", ".uname", ".splash", ".pcrpkey",
+                         ".linux", ".initrd", ".ucode", ".extra"]  # fmt: skip
     if case == "extra-section":
         assert pe.section_data(".test") == b"hello world"
         assert [s.name for s in pe.sections][-2:] == [".test", ".blob"]  # .sbat is rewritten in place
