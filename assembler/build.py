@@ -19,6 +19,8 @@ from typing import cast
 import debfetch
 import uki
 from debfetch.lockfile import Lock
+from gpt import disk as gpt_disk
+from gpt import tar as gpt_tar
 
 from . import __version__, scripts
 from . import configure as cfg
@@ -243,20 +245,40 @@ def manifest(image: Image, outputs: dict[str, str]) -> dict[str, object]:
                    "zstd_sha256": image.initrd_sha256},
         "uki": {"sha256": hashlib.sha256(image.uki).hexdigest(), "size": len(image.uki)},
         "outputs": outputs,
-        "compressors": library_versions(),
+        "compressors": {**library_versions(), "zlib-gzip": gpt_tar.zlib_version()},
     }
 
 
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def write_outputs(image: Image, out_dir: Path) -> Path:
-    """Write build/<id>/ all at once: the directory appears complete or not at all."""
+    """Write build/<id>/ all at once: the directory appears complete or not at all.
+
+    Disk images (raw, GCP tar.gz, Azure VHD) are streamed by ``gpt`` straight into the staging
+    directory; everything is hashed from the written files.
+    """
     rid = image.recipe.id
     final = out_dir / rid
     files: dict[str, bytes] = {f"{rid}.efi": image.uki, **image.extra_outputs}
-    digests = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
-    files[f"{rid}.manifest.json"] = dumps(manifest(image, digests))
-    digests[f"{rid}.manifest.json"] = hashlib.sha256(files[f"{rid}.manifest.json"]).hexdigest()
     with step(f"Writing {final}"), staged_directory(final) as tmp:
         for name, data in sorted(files.items()):
             (tmp / name).write_bytes(data)
+        for fmt in image.recipe.formats:
+            if fmt == "uki":
+                continue
+            name = gpt_disk.OutputFormat(fmt).file_name(rid)
+            with step(f"Writing the {fmt} disk image {name}"), (tmp / name).open("w+b") as stream:
+                gpt_disk.write_output(fmt, image.uki, image_id=rid, source_date_epoch=image.recipe.source_date_epoch,
+                                      stream=stream)
+        digests = {p.name: _file_sha256(p) for p in sorted(tmp.iterdir())}
+        manifest_bytes = dumps(manifest(image, digests))
+        (tmp / f"{rid}.manifest.json").write_bytes(manifest_bytes)
+        digests[f"{rid}.manifest.json"] = hashlib.sha256(manifest_bytes).hexdigest()
         (tmp / "SHA256SUMS").write_bytes(sha256sums(digests))
     return final
