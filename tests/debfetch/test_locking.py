@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,7 +15,7 @@ import pytest
 from debfetch import DownloadError, IntegrityError, Lock, SignatureError, Source, fetch, lock
 from debfetch.errors import DebfetchError
 
-from .archive import MiniArchive, flip_byte, serve, stanza, throwaway_keyring, write_archive
+from .archive import MiniArchive, flip_byte, serve, stanza, throwaway_key, throwaway_keyring, write_archive
 
 WORLD = [
     stanza("base-files", "13.8", essential="yes", priority="required", pre_depends="awk"),
@@ -172,3 +175,31 @@ def test_bad_arguments() -> None:
         lock(sources=[Source(suite="trixie")], packages=[], mirrors=["http://x"], source_date_epoch=-1)
     with pytest.raises(DebfetchError, match="no mirror given"):
         lock(sources=[Source(suite="trixie")], packages=[], mirrors=[], source_date_epoch=0)
+
+
+LOCK_SCRIPT = """
+import sys
+from pathlib import Path
+from pysequoia import Tsk
+from debfetch import Source, lock
+from tests.debfetch.archive import throwaway_keyring
+keyring = throwaway_keyring(Tsk.from_file(sys.argv[3]))
+sys.stdout.write(lock(sources=[Source(suite="trixie")], packages=["app"], mirrors=[sys.argv[1]],
+                      source_date_epoch=0, cache_dir=Path(sys.argv[2]), keyring=keyring).to_json())
+"""
+
+
+def test_lock_bytes_do_not_depend_on_host_state(archive: MiniArchive, tmp_path: Path, project_root: Path) -> None:
+    key_file = tmp_path / "key.asc"
+    key_file.write_text(str(throwaway_key()))
+    outputs = []
+    with serve(archive.root) as url:
+        for seed, tz, umask, cwd in (("1", "UTC", "022", tmp_path), ("4242", "Asia/Tokyo", "077", project_root)):
+            env = {**os.environ, "PYTHONHASHSEED": seed, "TZ": tz, "LC_ALL": "C", "PYTHONPATH": str(project_root)}
+            out = subprocess.run(
+                ["sh", "-c", f'umask {umask} && exec "$0" -c "$1" "$2" "$3" "$4"', sys.executable, LOCK_SCRIPT, url,
+                 str(tmp_path / f"cache-{seed}"), str(key_file)],
+                env=env, cwd=cwd, check=True, capture_output=True, timeout=120,
+            ).stdout
+            outputs.append(out)
+    assert outputs[0] == outputs[1] and b'"name": "app"' in outputs[0]
