@@ -53,7 +53,7 @@ def _hasher(algorithm: HashAlgorithm) -> hashlib._Hash:
 def image_digest(pe: PeImage, algorithm: HashAlgorithm) -> bytes:
     """The Authenticode hash of a parsed PE (spec §6.1)."""
     h = _hasher(algorithm)
-    f = pe.data
+    f = memoryview(pe.data)  # slices without copies: UKIs can be hundreds of MiB
     checksum = pe.checksum_offset
     h.update(f[:checksum])
     if len(pe.data_directories) > DIRECTORY_SECURITY:
@@ -65,7 +65,7 @@ def image_digest(pe: PeImage, algorithm: HashAlgorithm) -> bytes:
     hashed = pe.size_of_headers
     for section in sorted(pe.sections, key=lambda s: s.pointer_to_raw_data):
         if section.size_of_raw_data:
-            h.update(pe.raw_data(section))
+            h.update(f[section.pointer_to_raw_data : section.pointer_to_raw_data + section.size_of_raw_data])
             hashed += section.size_of_raw_data
     cert_size = pe.security_directory.size if pe.is_signed else 0
     if len(f) > hashed + cert_size:
@@ -84,12 +84,14 @@ def pe_checksum(data: bytes, checksum_offset: int) -> int:
 
     The word sum with the carry folded back after each add is the one's-complement sum, which is
     the little-endian integer of the whole file modulo 0xFFFF (2**16 = 1 mod 0xFFFF), in 1..0xFFFF
-    unless every word is zero.
+    unless every word is zero. Byte i contributes ``b * 256**(i % 2)``, which lets us take the
+    CheckSum field out without copying the file.
     """
-    buf = bytearray(data)
-    buf[checksum_offset : checksum_offset + 4] = bytes(4)
-    folded = int.from_bytes(buf, "little") % 0xFFFF
-    if folded == 0 and buf.count(0) != len(buf):
+    folded = int.from_bytes(data, "little") % 0xFFFF
+    for i in range(checksum_offset, min(checksum_offset + 4, len(data))):
+        folded -= data[i] << (8 * (i % 2))
+    folded %= 0xFFFF
+    if folded == 0 and (data[:checksum_offset].strip(b"\0") or data[checksum_offset + 4 :].strip(b"\0")):
         folded = 0xFFFF
     return (folded + len(data)) & 0xFFFFFFFF
 

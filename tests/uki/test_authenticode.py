@@ -153,3 +153,34 @@ def test_digest_covers_trailing_data_but_not_checksum(uki_image: bytes) -> None:
     patched[pe.checksum_offset] ^= 0xFF
     assert authenticode_digest(bytes(patched), "sha256") == base
     assert authenticode_digest(uki_image + b"\0" * 8, "sha256") != base
+
+
+def _checksum_by_the_book(data: bytes, offset: int) -> int:
+    """Spec §6.3 literally: 16-bit words, fold the carry after each add, add the length."""
+    buf = bytearray(data)
+    buf[offset : offset + 4] = bytes(len(buf[offset : offset + 4]))
+    if len(buf) % 2:
+        buf.append(0)
+    total = 0
+    for i in range(0, len(buf), 2):
+        total += buf[i] | buf[i + 1] << 8
+        total = (total & 0xFFFF) + (total >> 16)
+    return (total + len(data)) & 0xFFFFFFFF
+
+
+def test_checksum_matches_the_word_by_word_algorithm() -> None:
+    import random
+
+    rng = random.Random(42)
+    for size in (8, 9, 64, 1001, 4096):
+        for pattern in ("random", "ones", "zeros", "field-only"):
+            if pattern == "random":
+                data = bytes(rng.randrange(256) for _ in range(size))
+            elif pattern == "ones":
+                data = b"\xff" * size
+            elif pattern == "zeros":
+                data = bytes(size)
+            else:
+                data = bytes(2) + b"\x07" + bytes(size - 3)
+            offset = 1 if pattern == "field-only" else rng.randrange(0, size - 3)
+            assert pe_checksum(data, offset) == _checksum_by_the_book(data, offset), (size, pattern, offset)
