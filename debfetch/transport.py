@@ -8,6 +8,7 @@ everything else (retried with backoff by the callers).
 from __future__ import annotations
 
 import contextlib
+import http.client
 import socket
 import urllib.error
 import urllib.request
@@ -68,13 +69,21 @@ class UrllibTransport:
             yield response
 
 
-def read_all(transport: Transport, url: str, *, timeout: float) -> bytes:
-    """Download ``url`` into memory (indexes and InRelease files)."""
+MAX_UNVERIFIED_BYTES: Final = 64 << 20
+"""Cap on a download whose hash is not known in advance (InRelease is ~140 kB)."""
+
+
+def read_all(transport: Transport, url: str, *, timeout: float, limit: int = MAX_UNVERIFIED_BYTES) -> bytes:
+    """Download ``url`` into memory (InRelease files), refusing more than ``limit`` bytes."""
     with transport.open(url, timeout=timeout) as stream:
         chunks: list[bytes] = []
+        total = 0
         try:
             while chunk := stream.read(CHUNK_SIZE):
+                total += len(chunk)
+                if total > limit:
+                    raise TransportError(url, f"response larger than {limit} bytes", permanent=True)
                 chunks.append(chunk)
-        except OSError as e:
+        except (OSError, http.client.HTTPException) as e:
             raise TransportError(url, str(e) or type(e).__name__) from None
         return b"".join(chunks)
