@@ -374,3 +374,30 @@ def test_inspect_lists_the_same_sections_as_objdump_and_ukify(peer: Peer) -> Non
         assert isinstance(stub, dict) and stub["major"] == 257
         assert texts[".cmdline"] == "quiet"
         assert texts[".uname"] == peer.kernel_version
+
+
+def test_digest_of_the_debian_signed_kernel_matches_its_signature(peer: Peer) -> None:
+    # Debian signed this kernel: the digest inside its PKCS#7 is an independent known answer.
+    out = subprocess.run(["osslsigncode", "verify", "-in", str(peer.kernel)], capture_output=True, text=True)
+    embedded = re.search(r"Current message digest\s*:\s*([0-9A-F]{64})", out.stdout)
+    assert embedded is not None, out.stdout + out.stderr
+    assert authenticode_digest(peer.kernel.read_bytes(), "sha256").hex() == embedded[1].lower()
+    info = inspect_json(peer.kernel)
+    assert info["signed"] is True
+    signatures = info["signatures"]
+    assert isinstance(signatures, list)
+    assert any("Debian Secure Boot Signer" in c for c in signatures[0]["certificates"])
+
+
+def test_signed_stub_is_refused_by_both(peer: Peer, keypair: tuple[Path, Path]) -> None:
+    key, cert = keypair
+    signed_stub = peer.dir / "signed.stub"
+    subprocess.run(
+        ["sbsign", "--key", str(key), "--cert", str(cert), "--output", str(signed_stub), str(peer.stubs["257"])],
+        capture_output=True,
+        check=True,
+    )
+    args = [f"--linux={peer.kernel}", f"--stub={signed_stub}", "--os-release=ID=x"]
+    result = run_ukify(peer, args, peer.dir / "signed-stub.ukify.efi")
+    assert result.returncode != 0 and "Stub image is signed, refusing" in result.stderr
+    assert run_ours(args, peer.dir / "signed-stub.uki.efi") == 2
