@@ -22,6 +22,7 @@ import fnmatch
 import functools
 import logging
 import lzma
+import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -195,6 +196,23 @@ def _elf_structs(elfclass: int, little_endian: bool) -> ELFStructs:
     return structs
 
 
+def _symbols(
+    image: bytes, elfclass: int, little_endian: bool, sections: Mapping[str, _Section]
+) -> list[tuple[int, int, int]] | None:
+    symtab = sections.get(".symtab")
+    fmt = _SYM[elfclass, little_endian]
+    if symtab is None or symtab.size % fmt.size:
+        return None
+    table = memoryview(image)[symtab.offset : symtab.offset + symtab.size]
+    if elfclass == 64:
+        return [(n, i, s) for n, i, _o, s, _v, _z in fmt.iter_unpack(table)][1:]
+    return [(n, i, s) for n, _v, _z, i, _o, s in fmt.iter_unpack(table)][1:]
+
+
+_CRC_NAME = re.compile(b"(?=" + re.escape(CRC_PREFIX) + b")")
+"""Where ``__crc_`` starts in a string table, overlapping matches included."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Elf:
     """An ELF image opened the way libkmod's ``kmod_elf_new`` does: header, then sections by name."""
@@ -204,6 +222,8 @@ class _Elf:
     little_endian: bool
     machine: str
     sections: Mapping[str, _Section]
+    symbols: Sequence[tuple[int, int, int]] | None
+    """(st_name, st_info, st_shndx) of .symtab entries 1..n-1; None without a well-formed .symtab."""
 
     @classmethod
     def open(cls, image: bytes) -> _Elf:
@@ -233,39 +253,29 @@ class _Elf:
                 continue
             name = _cstr(image, names[_SHDR_OFFSET] + row[_SHDR_NAME]).decode("latin-1")
             sections.setdefault(name, _Section(row[_SHDR_OFFSET], row[_SHDR_SIZE]))  # first wins
-        return cls(image, elfclass, little, str(header["e_machine"]), sections)
+        return cls(
+            image, elfclass, little, str(header["e_machine"]), sections, _symbols(image, elfclass, little, sections)
+        )
 
     def data(self, name: str) -> bytes | None:
         section = self.sections.get(name)
         return None if section is None else self.image[section.offset : section.offset + section.size]
-
-    def symbols(self) -> list[tuple[int, int, int]]:
-        """(st_name, st_info, st_shndx) of .symtab entries 1..n-1; ValueError if not whole entries."""
-        symtab = self.sections[".symtab"]
-        fmt = _SYM[self.elfclass, self.little_endian]
-        if symtab.size % fmt.size:
-            raise ValueError("malformed .symtab")
-        table = memoryview(self.image)[symtab.offset : symtab.offset + symtab.size]
-        if self.elfclass == 64:
-            return [(n, i, s) for n, i, _o, s, _v, _z in fmt.iter_unpack(table)][1:]
-        return [(n, i, s) for n, _v, _z, i, _o, s in fmt.iter_unpack(table)][1:]
 
     def exports(self, kmod_version: int) -> tuple[bytes, ...]:
         """``__crc_`` symbol names without the prefix, or else the strings of ``__ksymtab_strings``.
 
         An unterminated last string counts in kmod 30; kmod 34 rejects the whole section then.
         """
-        strtab = self.sections.get(".strtab")
-        if strtab is not None and ".symtab" in self.sections:
-            try:
-                symbols: list[tuple[int, int, int]] | None = self.symbols()
-            except ValueError:
-                symbols = None
-            if symbols is not None and all(n < strtab.size for n, _i, _s in symbols):
-                names = (_cstr(self.image, strtab.offset + n) for n, _i, _s in symbols)
-                crcs = tuple(name[len(CRC_PREFIX) :] for name in names if name.startswith(CRC_PREFIX))
-                if crcs:
-                    return crcs
+        strtab, symbols = self.sections.get(".strtab"), self.symbols
+        if strtab is not None and symbols is not None and all(n < strtab.size for n, _i, _s in symbols):
+            # a name is a CRC symbol when "__crc_" starts at its offset (names may run past .strtab)
+            start = strtab.offset
+            crc_at = {m.start() for m in _CRC_NAME.finditer(self.image, start, start + strtab.size + len(CRC_PREFIX))}
+            crcs = tuple(
+                _cstr(self.image, start + n)[len(CRC_PREFIX) :] for n, _i, _s in symbols if start + n in crc_at
+            )
+            if crcs:
+                return crcs
         strings = (self.data("__ksymtab_strings") or b"").lstrip(b"\0")
         if len(strings) <= 1 or (kmod_version >= 34 and not strings.endswith(b"\0")):
             return ()
@@ -277,12 +287,8 @@ class _Elf:
         A record name that fills its field with no NUL: kmod 30 reads on past the record (a C string in
         the file image), kmod 34 drops the whole import list.
         """
-        strtab = self.sections.get(".strtab")
-        if strtab is None or ".symtab" not in self.sections:
-            return ()
-        try:
-            symbols = self.symbols()
-        except ValueError:
+        strtab, symbols = self.sections.get(".strtab"), self.symbols
+        if strtab is None or symbols is None:
             return ()
         sparc = self.machine in ("EM_SPARC", "EM_SPARCV9")
         names: list[bytes] = []
@@ -426,17 +432,34 @@ def normalize_alias(alias: bytes) -> bytes | None:
     return bytes(out[: PATH_MAX - 1])
 
 
-def _match_alias(target: bytes, modules: Sequence[Module]) -> tuple[Module, ...]:
-    """Modules with an alias pattern matching ``target``, both normalized, as modprobe looks up modules.alias."""
-    text = (normalize_alias(target) or target).decode("latin-1")
-    hits = []
-    for module in modules:
-        for alias in module.aliases:
-            pattern = normalize_alias(alias)
-            if pattern is not None and fnmatch.fnmatchcase(text, pattern.decode("latin-1")):
-                hits.append(module)
-                break
-    return tuple(hits)
+@dataclass(frozen=True, slots=True)
+class _AliasMatcher:
+    """modprobe's modules.alias lookup: fnmatch of the normalized name against normalized patterns.
+
+    Each pattern is tried only when the name starts with its literal prefix (the text before its first
+    wildcard), which rules out nearly all of a kernel's ~12k aliases without compiling them.
+    """
+
+    patterns: Sequence[tuple[str, str, Module]]
+
+    @classmethod
+    def of(cls, modules: Sequence[Module]) -> _AliasMatcher:
+        patterns = []
+        for module in modules:
+            for alias in module.aliases:
+                normalized = normalize_alias(alias)
+                if normalized is not None:
+                    text = normalized.decode("latin-1")
+                    patterns.append((re.split(r"[*?\[]", text, maxsplit=1)[0], text, module))
+        return cls(patterns)
+
+    def match(self, target: bytes) -> tuple[Module, ...]:
+        text = (normalize_alias(target) or target).decode("latin-1")
+        hits: dict[bytes, Module] = {}
+        for prefix, pattern, module in self.patterns:
+            if text.startswith(prefix) and fnmatch.fnmatchcase(text, pattern):
+                hits.setdefault(module.name, module)
+        return tuple(hits.values())
 
 
 def resolve_wanted(modules: Sequence[Module], builtin: frozenset[bytes], wanted: Iterable[str]) -> tuple[Module, ...]:
@@ -495,6 +518,7 @@ def closure(modules: Sequence[Module], builtin: frozenset[bytes], roots: Iterabl
         for symbol in module.exports:
             exporters.setdefault(symbol, []).append(module)
     seen: dict[bytes, Module] = {}
+    matcher: _AliasMatcher | None = None  # built on first use: most selections never need it
     stack = list(roots)
     while stack:
         module = stack.pop()
@@ -509,7 +533,9 @@ def closure(modules: Sequence[Module], builtin: frozenset[bytes], roots: Iterabl
                 if name in by_name:
                     stack.append(by_name[name])
                 elif name not in builtin:
-                    hits = _match_alias(target, modules)
+                    if matcher is None:
+                        matcher = _AliasMatcher.of(modules)
+                    hits = matcher.match(target)
                     if not hits:
                         log.debug("%s: soft dependency %r is not available", module.relpath, target)
                     stack.extend(hits)
@@ -531,7 +557,8 @@ def select_modules(modules: Mapping[str, bytes], builtin: bytes, wanted: Sequenc
 def select(modules: Sequence[Module], builtin: bytes, wanted: Sequence[str]) -> tuple[str, ...]:
     """``select_modules`` on already-read modules (read them once with ``read_modules`` and reuse)."""
     builtin_names = parse_builtin(builtin)
-    chosen = closure(modules, builtin_names, resolve_wanted(modules, builtin_names, wanted))
+    roots = resolve_wanted(modules, builtin_names, wanted)
+    chosen = modules if ALL in wanted else closure(modules, builtin_names, roots)
     return tuple(sorted((m.relpath for m in chosen), key=lambda p: p.encode("utf-8", "surrogateescape")))
 
 
