@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from typing import Any
 from uki.measure.errors import FirmwareError, ProfileError
 from uki.measure.event import SEPARATOR, Bank, Event, EventType, RegisterKind, rtmr
 from uki.measure.tcglog import EventLog, LogKind, decode_variable_name
-from uki.measure.tdvf import build_td_hob, cfv_bytes, fv_name, parse_tdvf_metadata
+from uki.measure.tdvf import SectionType, build_td_hob, cfv_bytes, fv_name, parse_tdvf_metadata
 from uki.measure.varstore import (
     EFI_GLOBAL_VARIABLE,
     EFI_IMAGE_SECURITY_DATABASE,
@@ -214,28 +215,31 @@ def secure_boot_variable_events(
     return tuple(out)
 
 
+#: gUefiOvmfPkgTokenSpaceGuid, the VendorGuid TDVF logs for the TD HOB handoff table.
+OVMF_PKG_TOKEN_SPACE_GUID = uuid.UUID("93bb96af-b9f2-4eb8-9462-e0ba74564236")
+
+
 def td_hob_event(fw: bytes, ram_size: int) -> Event:
+    """EV_EFI_HANDOFF_TABLES2: data ``u8 9, "TdxTable\\0", u64 1, GUID, u64 hob address``; digest over the HOB."""
     md = parse_tdvf_metadata(fw)
     hob = build_td_hob(md, ram_size)
-    return Event(
-        register=RTMR0,
-        event_type=EventType.EV_EFI_HANDOFF_TABLES2,
-        digests={Bank.SHA384: hashlib.sha384(hob).digest()},
-        description=f"TD HOB ({ram_size >> 20} MiB RAM)",
-        payload=hob,
-    )
+    data = (bytes([9]) + b"TdxTable\x00" + struct.pack("<Q", 1) + OVMF_PKG_TOKEN_SPACE_GUID.bytes_le
+            + struct.pack("<Q", md.first(SectionType.TD_HOB).address))
+    return Event(register=RTMR0, event_type=EventType.EV_EFI_HANDOFF_TABLES2,
+                 digests={Bank.SHA384: hashlib.sha384(hob).digest()},
+                 description=f"TD HOB ({ram_size >> 20} MiB RAM)", data=data, payload=hob)
 
 
 def cfv_event(fw: bytes) -> Event:
+    """EV_EFI_PLATFORM_FIRMWARE_BLOB2: data ``u8 len, "Fv(<name>)\\0", u64 base, u64 length``."""
     section, blob = cfv_bytes(fw)
     name = fv_name(blob)
     label = str(name).upper() if name else "XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX"
-    return Event(
-        register=RTMR0,
-        event_type=EventType.EV_EFI_PLATFORM_FIRMWARE_BLOB2,
-        digests={Bank.SHA384: hashlib.sha384(blob).digest()},
-        description=f"Fv({label}) CFV at 0x{section.address:x}+0x{section.raw_size:x}",
-    )
+    text = f"Fv({label})".encode("ascii") + b"\x00"
+    data = bytes([len(text)]) + text + struct.pack("<QQ", section.address, section.raw_size)
+    return Event(register=RTMR0, event_type=EventType.EV_EFI_PLATFORM_FIRMWARE_BLOB2,
+                 digests={Bank.SHA384: hashlib.sha384(blob).digest()},
+                 description=f"Fv({label}) CFV at 0x{section.address:x}+0x{section.raw_size:x}", data=data)
 
 
 def rtmr0_events(

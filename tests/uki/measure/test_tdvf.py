@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import struct
 import uuid
+from pathlib import Path
 
 import pytest
 
 from tests.uki.measure.archive import archive, deb_file
 from uki.measure.errors import FirmwareError
+from uki.measure.event import Bank, EventType, replay, rtmr
+from uki.measure.rtmr0 import capture_profile, rtmr0_events
+from uki.measure.tcglog import parse_event_log
 from uki.measure.tdvf import (
     OVMF_TABLE_FOOTER_GUID,
     TDX_METADATA_OFFSET_GUID,
@@ -23,6 +28,8 @@ from uki.measure.tdvf import (
     parse_tdvf_metadata,
     plan_memory_ranges,
 )
+
+EVENTLOGS = Path(__file__).resolve().parents[4] / "shared" / "data" / "eventlogs" / "ccel"
 
 # measurements.md §11: TD HOB digests for the current OVMF TDVF accepted set.
 HOB_1024 = "1055c9b9a1fc534e688560e2304e18c8597b7261818cf61fb163d40c130547309b750575947a4dcaedbdce4b8d0535f2"
@@ -45,6 +52,14 @@ def test_td_hob_vectors(mib: int, want: str) -> None:
     assert hashlib.sha384(build_td_hob(CURRENT_OVMF_ACCEPTED, mib << 20)).hexdigest() == want
 
 
+def test_td_hob_of_a_real_8g_td() -> None:
+    """Intel's test CCEL (shared/data) logs the TD HOB of an 8 GiB TD with the current OVMF layout."""
+    log = parse_event_log((EVENTLOGS / "CCEL_unpadded.data.bin").read_bytes())
+    (hob,) = [e for e in log.events if e.event_type == EventType.EV_EFI_HANDOFF_TABLES2]
+    assert hashlib.sha384(build_td_hob(CURRENT_OVMF_ACCEPTED, 8 << 30)).digest() == hob.digest(Bank.SHA384)
+    assert hashlib.sha384(build_td_hob(CURRENT_OVMF_ACCEPTED, 4 << 30)).digest() != hob.digest(Bank.SHA384)
+
+
 def test_td_hob_large_ram_splits_at_2g() -> None:
     hob = build_td_hob(CURRENT_OVMF_ACCEPTED, 4096 << 20)
     # handoff (56) + 8 ranges below the last + the last range split in two = 10 resource HOBs of 48 bytes
@@ -53,7 +68,7 @@ def test_td_hob_large_ram_splits_at_2g() -> None:
     assert starts[-1] == 0x1_0000_0000
     ranges = plan_memory_ranges(CURRENT_OVMF_ACCEPTED, 1 << 30)
     assert ranges[0] == (False, 0, 0x800000) and ranges[-1] == (False, 0x820000, 1 << 30)
-    assert all(a[2] == b[1] for a, b in zip(ranges, ranges[1:], strict=False))
+    assert all(a[2] == b[1] for a, b in itertools.pairwise(ranges))
 
 
 def _firmware(sections: list[tuple[int, int, int, int, int, int]], size: int = 0x10000,
@@ -143,15 +158,19 @@ def test_bad_firmware_is_refused() -> None:
     assert uuid.UUID(bytes_le=TDX_METADATA_OFFSET_GUID.bytes_le) == TDX_METADATA_OFFSET_GUID
 
 
-# dstack-mr (measurements.md §3.4) hard-codes the CFV digest of its OVMF build; Debian trixie's OVMF.fd carries
-# the same empty variable store.
+# dstack-mr (measurements.md §3.4) hard-codes the CFV digest of its OVMF build ("344bc51c…6790"); Intel's test
+# CCEL logs the same digest, and Debian trixie's OVMF.fd carries the same empty variable store.
 DSTACK_CFV_PREFIX, DSTACK_CFV_SUFFIX = "344bc51c", "6790"
 
 
+@pytest.fixture(scope="module")
+def trixie_ovmf() -> bytes:
+    return deb_file(archive("trixie").deb("ovmf"), "usr/share/ovmf/OVMF.fd")
+
+
 @pytest.mark.network
-def test_trixie_ovmf_is_a_tdvf() -> None:
-    debian = archive("trixie")
-    fw = deb_file(debian.deb("ovmf"), "usr/share/ovmf/OVMF.fd")
+def test_trixie_ovmf_is_a_tdvf(trixie_ovmf: bytes) -> None:
+    fw = trixie_ovmf
     md = parse_tdvf_metadata(fw)
     kinds = [s.type for s in md.sections]
     assert kinds.count(SectionType.BFV) == 1 and kinds.count(SectionType.TD_HOB) == 1
@@ -159,3 +178,23 @@ def test_trixie_ovmf_is_a_tdvf() -> None:
     digest = hashlib.sha384(cfv_bytes(fw, md)[1]).hexdigest()
     assert digest.startswith(DSTACK_CFV_PREFIX) and digest.endswith(DSTACK_CFV_SUFFIX)
     assert compute_mrtd(fw, PageAddOrder.SINGLE_PASS) != compute_mrtd(fw, PageAddOrder.TWO_PASS)
+
+
+@pytest.mark.network
+def test_rtmr0_of_a_real_td_from_firmware_and_profile(trixie_ovmf: bytes) -> None:
+    """RTMR0 of Intel's test CCEL: CFV and Secure Boot variables computed from the trixie OVMF (same CFV);
+    the VM-shape events (ACPI, Boot####) and the TD HOB come from the profile captured from that log
+    (its firmware's TEMP_MEM layout differs from trixie's; the HOB itself is checked above)."""
+    log = parse_event_log((EVENTLOGS / "CCEL_unpadded.data.bin").read_bytes())
+    profile = capture_profile(log, platform="qemu-tdx")
+    ours = rtmr0_events(profile, firmware=trixie_ovmf)
+    logged = [e for e in log.measured_events() if e.register == rtmr(0)]
+    computed = [e for e in ours if "from profile" not in e.description]
+    assert len(computed) == 8  # CFV, 5 variables, 2 separators (pre-202411 firmware)
+    for mine, real in zip(ours, logged, strict=True):
+        assert mine.digest(Bank.SHA384) == real.digest(Bank.SHA384), mine.description
+        if "from profile" not in mine.description:
+            assert mine.data == real.data, mine.description
+    assert replay(ours, Bank.SHA384)[rtmr(0)] == log.replay(Bank.SHA384)[rtmr(0)]
+    trixie_hob = rtmr0_events(profile, firmware=trixie_ovmf, ram_size=8 << 30)[0]
+    assert trixie_hob.data[-8:] == (0x809000).to_bytes(8, "little") and trixie_hob.data == logged[0].data
