@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import struct
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -71,7 +72,7 @@ def test_td_hob_large_ram_splits_at_2g() -> None:
     assert all(a[2] == b[1] for a, b in itertools.pairwise(ranges))
 
 
-def _firmware(sections: list[tuple[int, int, int, int, int, int]], size: int = 0x10000,
+def _firmware(sections: Sequence[tuple[int, int, int, int, int, int]], size: int = 0x10000,
               payload_seed: bytes = b"fw") -> bytes:
     """A flash image with a TDVF descriptor and the OVMF GUIDed table at its end."""
     fw = bytearray(hashlib.shake_256(payload_seed).digest(size))
