@@ -83,7 +83,10 @@ class Downloader:
 
     def get_verified(self, urls: Sequence[str], *, sha256: str, size: int, what: str) -> Path:
         """A cached, verified file with this sha256; downloaded from the first good URL if needed."""
-        cached = self.cache.lookup(sha256, size)
+        try:
+            cached = self.cache.lookup(sha256, size)
+        except IntegrityError as e:
+            raise IntegrityError(f"{what}: {e.what}", where=e.where, hint=e.hint) from None
         if cached is not None:
             return cached
         errors: list[str] = []

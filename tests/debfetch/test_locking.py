@@ -123,7 +123,7 @@ def test_tampered_cache_file_is_reported(archive: MiniArchive, tmp_path: Path) -
         flip_byte(victim)
         with pytest.raises(IntegrityError) as info:
             fetch(result, mirrors=[url], cache_dir=cache)
-    assert str(info.value).startswith(f"{victim}: cached file does not match its name")
+    assert str(info.value).startswith(f"{victim}: mawk 1.3.4: cached file does not match its name")
 
 
 def test_missing_file_falls_through_to_next_mirror(archive: MiniArchive, tmp_path: Path) -> None:
