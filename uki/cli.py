@@ -129,7 +129,10 @@ def load_signing_key(key_path: Path, cert_path: Path) -> tuple[rsa.RSAPrivateKey
 def write_output(path: Path, data: bytes) -> None:
     """Write atomically: a temporary file in the same directory, then rename."""
     directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    except OSError as e:
+        raise InputError(f"cannot write --output {str(path)!r}: {e.strerror or e}") from e
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
