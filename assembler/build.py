@@ -22,7 +22,7 @@ from debfetch.lockfile import Lock
 from gpt import disk as gpt_disk
 from gpt import tar as gpt_tar
 
-from . import __version__, scripts
+from . import __version__, depmod, kmod, scripts
 from . import configure as cfg
 from .accounts import configure_accounts
 from .alternatives import Candidate, apply_alternatives, parse_script
@@ -147,6 +147,32 @@ def take_kernel(tree: Tree, *, epoch: int) -> Kernel:
     return Kernel(version=version, image=entry.data, package=entry.package or "?")
 
 
+def kmod_major(packages: Sequence[DebPackage]) -> int:
+    """The image's kmod major version, which decides the index layout (kmod 30 vs 34)."""
+    for pkg in packages:
+        if pkg.name == "kmod":
+            upstream = pkg.version.split(":")[-1].split("-")[0]
+            major = int(upstream.split(".")[0]) if upstream.split(".")[0].isdigit() else 34
+            return 30 if major < 34 else 34
+    return 34
+
+
+def kernel_modules(tree: Tree, recipe: Recipe, kernel_version: str, *, kmod_version: int) -> None:
+    """Keep the recipe's modules (with their dependencies) and write depmod's indexes for them."""
+    base = f"usr/lib/modules/{kernel_version}"
+    files = {p[len(base) + 1:]: e.data for p, e in tree.items() if p.startswith(base + "/") and e.kind is Kind.FILE}
+    with step(f"Selecting kernel modules ({len(recipe.modules)} wanted)"):
+        new = depmod.build_moddir(files, recipe.modules, kernel_version=kernel_version, kmod_version=kmod_version)
+    tree.remove(base)
+    for rel, data in sorted(new.items()):
+        tree.write(f"{base}/{rel}", data, mtime=recipe.source_date_epoch)
+    if recipe.modules_load:
+        kept = {rel: data for rel, data in new.items() if kmod.is_module_path(rel)}
+        conf = kmod.modules_load_conf(recipe.modules_load, kmod.read_modules(kept, kmod_version=kmod_version),
+                                      new.get("modules.builtin", b""), sorted(kept))
+        tree.write(f"etc/modules-load.d/{recipe.id}.conf", conf, mtime=recipe.source_date_epoch)
+
+
 def stub_from(packages: Sequence[DebPackage], stub_package: str) -> bytes:
     for pkg in packages:
         if pkg.name == stub_package:
@@ -214,6 +240,7 @@ def build_image(recipe: Recipe, *, mirrors: Sequence[str], offline: bool = False
     with step(f"Unpacking {len(image_pkgs)} packages"):
         tree = unpack(image_pkgs)
     kernel = take_kernel(tree, epoch=recipe.source_date_epoch)
+    kernel_modules(tree, recipe, kernel.version, kmod_version=kmod_major(image_pkgs))
     os_release, accounts = configure_tree(tree, recipe, image_pkgs)
     with step(f"Packing {len(tree)} entries into the initrd"):
         initrd = pack(tree, accounts)  # type: ignore[arg-type]

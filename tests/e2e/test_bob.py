@@ -56,6 +56,9 @@ def test_bob_boots_to_its_target(bob_build: Path, tmp_path: Path) -> None:
     assert ready and "minimal.target reached" in ready[0]
     assert "Initramfs unpacking failed" not in result.console
     assert result.lines("BOB-FAILED") == [], result.lines("BOB-FAILED")
+    # issue 6: udev autoloads virtio_net by alias, networkd gets QEMU's DHCP lease, iptables works
+    assert any(" 10.0.2.15/24" in line for line in result.lines("BOB-NET")), result.console[-3000:]
+    assert result.lines("BOB-IPTABLES ok"), result.lines("BOB-IPTABLES")
 
 
 @pytest.mark.boot
