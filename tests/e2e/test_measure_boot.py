@@ -35,9 +35,9 @@ from gpt.disk import esp_disk, write_raw
 from tests.uki.measure.archive import archive, deb_file
 from uki.builder import build_uki
 from uki.measure.cli import replay_main
-from uki.measure.event import Bank, Event, pcr
+from uki.measure.event import Bank, Event, EventType, pcr, rtmr
 from uki.measure.expect import write_expected_events
-from uki.measure.platform import tpm_boot_events
+from uki.measure.platform import tdx_boot_events, tpm_boot_events
 from uki.measure.stub import measure_uki
 from uki.measure.tcglog import EventLog, parse_event_log
 
@@ -196,6 +196,7 @@ def _write_disk(uki: bytes, path: Path) -> None:
 class Booted:
     uki: bytes
     disk: Path
+    gpt_data: bytes
     result: BootResult
     predicted: tuple[Event, ...]
 
@@ -210,7 +211,7 @@ def _boot_and_predict(inputs: ProbeInputs, cmdline: bytes, work: Path) -> Booted
     with disk.open("rb") as f:
         gpt_data = uefi_gpt_data(f)
     predicted = tpm_boot_events(measure_uki(uki), gpt_data=gpt_data)
-    return Booted(uki=uki, disk=disk, result=boot_disk(disk, work), predicted=predicted)
+    return Booted(uki=uki, disk=disk, gpt_data=gpt_data, result=boot_disk(disk, work), predicted=predicted)
 
 
 @pytest.fixture(scope="session")
@@ -253,6 +254,21 @@ def test_replayed_log_equals_tpm(booted: Booted) -> None:
             if index == 10:  # IMA's boot_aggregate is not in the firmware log (testbed.md §8)
                 continue
             assert values[pcr(index)] == result.pcrs[(bank, index)], (bank, index)
+
+
+def test_tdx_prediction_is_the_logged_events_reindexed(booted: Booted) -> None:
+    """What TDVF extends into RTMR1/RTMR2 are these same measurements: PCR2-6 -> RTMR1 (one separator
+    per MR index at ReadyToBoot), PCR8-15 -> RTMR2. Our TDX event list must equal the SHA-384 log."""
+    tdx = tdx_boot_events(measure_uki(booted.uki), gpt_data=booted.gpt_data, separator_in_rtmr1=True)
+    logged = booted.result.log.measured_events()
+    rtmr1_log = [e for e in logged if 2 <= e.register.index <= 6]
+    first_sep = next(i for i, e in enumerate(rtmr1_log) if e.event_type == EventType.EV_SEPARATOR)
+    rtmr1_log = [e for i, e in enumerate(rtmr1_log) if e.event_type != EventType.EV_SEPARATOR or i == first_sep]
+    rtmr2_log = [e for e in logged if 8 <= e.register.index <= 15]
+    for index, want in ((1, rtmr1_log), (2, rtmr2_log)):
+        ours = [e for e in tdx if e.register == rtmr(index)]
+        assert [e.digest(Bank.SHA384) for e in ours] == [e.digest(Bank.SHA384) for e in want], index
+        assert [e.event_type for e in ours] == [e.event_type for e in want], index
 
 
 def test_one_byte_cmdline_change_moves_exactly_the_cmdline_event(
