@@ -31,9 +31,10 @@ def inspect_file(path: Path, *, as_json: bool) -> int:
     except OSError as e:
         raise AssemblerError(f"cannot read: {e.strerror}", where=str(path)) from e
     if blob[:2] == b"MZ":
-        from uki.inspect import inspect_main  # type: ignore[attr-defined]
+        from uki.cli import run_inspect
 
-        return int(inspect_main([str(path), *(["--json"] if as_json else [])]))
+        sys.stdout.write(run_inspect(path, as_json=as_json))
+        return 0
     if blob.startswith(b"!<arch>\n"):
         pkg = read_deb(blob, where=str(path))
         rows: list[dict[str, object]] = [
