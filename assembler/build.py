@@ -229,10 +229,11 @@ def configure_tree(tree: Tree, recipe: Recipe, packages: Sequence[DebPackage]) -
 
 
 def build_image(recipe: Recipe, *, mirrors: Sequence[str], offline: bool = False,
-                cache_dir: Path | None = None) -> Image:
+                cache_dir: Path | None = None,
+                progress: Callable[[int, int, str], None] | None = None) -> Image:
     lock, lock_bytes = load_or_lock(recipe, mirrors=mirrors, offline=offline)
     with step(f"Fetching {len(lock.packages)} packages"):
-        paths = debfetch.fetch(lock, mirrors=[] if offline else mirrors, cache_dir=cache_dir)
+        paths = debfetch.fetch(lock, mirrors=[] if offline else mirrors, cache_dir=cache_dir, progress=progress)
     with step("Reading packages"):
         all_pkgs = read_packages([(p.name, paths[p.sha256]) for p in lock.packages])
     stub = stub_from(all_pkgs, recipe.stub_package)

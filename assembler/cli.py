@@ -48,8 +48,8 @@ def _setup_logging(verbose: bool) -> None:
 
 def _progress_bar(done: int, total: int, what: str) -> None:
     if not sys.stderr.isatty():
-        if done == total or done % 25 == 0:
-            print(f"  {done}/{total} {what}", file=sys.stderr)
+        if done and (done == total or done % 50 == 0):
+            print(f"  {done}/{total} packages", file=sys.stderr)
         return
     width = 30
     filled = width * done // max(total, 1)
@@ -104,7 +104,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     from .build import build_image, write_outputs
 
     recipe = load(args.recipe, profiles=args.profile)
-    image = build_image(recipe, mirrors=_mirrors(args, recipe.mirrors), offline=args.offline)
+    image = build_image(recipe, mirrors=_mirrors(args, recipe.mirrors), offline=args.offline,
+                        progress=_progress_bar)
     final = write_outputs(image, args.out)
     for line in (final / "SHA256SUMS").read_text().splitlines():
         print(line)
