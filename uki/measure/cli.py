@@ -1,7 +1,7 @@
 """Command-line entries ``measure`` and ``replay`` (wired into ``python -m assembler`` by the CLI).
 
-``measure UKI --platform azure|qemu-tdx|gcp-tdx [--platform ...] [--firmware FD] [--memory SIZE]
-[--cpus N] [--disk RAW] [--profile FILE] [--sha384] [--eventlog OUT] [--json]``
+``measure UKI --platform azure|qemu-tdx|gcp-tdx [--platform ...] [--firmware FD] [--mrtd HEX]
+[--memory SIZE] [--cpus N] [--disk RAW] [--profile FILE] [--sha384] [--eventlog OUT] [--json]``
 prints the predicted registers and the events behind them; ``--json`` prints the measured-boot tool
 shape for ``azure`` alone, else the attested-TLS proxy measurements list.
 
@@ -80,6 +80,8 @@ def measure_main(argv: list[str]) -> int:
     parser.add_argument("--platform", action="append", required=True,
                         choices=[p.value for p in Platform], help="repeat for several platforms")
     parser.add_argument("--firmware", help="OVMF/TDVF firmware file (MRTD, RTMR0 CFV/HOB/variables)")
+    parser.add_argument("--mrtd", action="append", default=[], metavar="HEX",
+                        help="a published MRTD for the firmware (e.g. GCP); repeat for several")
     parser.add_argument("--memory", help="TD RAM size (QEMU -m syntax; TD HOB in RTMR0)")
     parser.add_argument("--cpus", type=int, help="vCPUs (only through the ACPI events of the profile)")
     parser.add_argument("--disk", help="raw disk image the UKI boots from (GPT event in RTMR1)")
@@ -109,8 +111,13 @@ def measure_main(argv: list[str]) -> int:
     firmware = _read(args.firmware, "firmware") if args.firmware else None
     memory = parse_size(args.memory) if args.memory else None
     banks = (Bank.SHA256, Bank.SHA384) if args.sha384 else (Bank.SHA256,)
+    try:
+        published = [bytes.fromhex(v) for v in args.mrtd]
+    except ValueError as e:
+        raise MeasureError(f"--mrtd: not hex ({e})") from e
     pred = predict_platforms(uki, args.platform, image_id=image_id, firmware=firmware, memory=memory,
-                             gpt_data=gpt_data, profiles=profiles, vtpm_banks=banks)
+                             gpt_data=gpt_data, profiles=profiles, vtpm_banks=banks,
+                             known_mrtd={p: published for p in args.platform})
     if args.eventlog:
         Path(args.eventlog).write_bytes(eventlogs_json(pred.event_lists()))
 

@@ -174,8 +174,13 @@ def predict_tdx(
     profile: PlatformProfile | None = None,
     page_add_orders: Sequence[PageAddOrder] | None = None,
     secure_boot: bool = False,
+    known_mrtd: Sequence[bytes] = (),
 ) -> TdxPrediction:
-    """TDX MRTD/RTMR0..3 prediction for ``platform`` (``qemu-tdx`` or ``gcp-tdx``)."""
+    """TDX MRTD/RTMR0..3 prediction for ``platform`` (``qemu-tdx`` or ``gcp-tdx``).
+
+    ``known_mrtd``: MRTD values published for the firmware (e.g. Google's per-firmware values for GCP,
+    whose firmware is not a public file), added as variants ``published-N``.
+    """
     if not platform.is_tdx:
         raise MeasureError(f"{platform} is not a TDX platform")
     if gpt_data is None:
@@ -197,8 +202,12 @@ def predict_tdx(
                 seen.add(value)
                 mrtd.append((order.value, value))
         log.info("%s: firmware sha384 %s", platform, hashlib.sha384(firmware).hexdigest())
-    else:
-        log.warning("%s: no firmware given; MRTD is left out of the prediction", platform)
+    for i, value in enumerate(known_mrtd):
+        if len(value) != 48:
+            raise MeasureError(f"published MRTD #{i} is {len(value)} bytes, not 48")
+        mrtd.append((f"published-{i}", value))
+    if not mrtd:
+        log.warning("%s: no firmware or MRTD given; MRTD is left out of the prediction", platform)
     rtmr0 = None
     if profile is not None:
         rtmr0 = rtmr0_events(profile, firmware=firmware, ram_size=ram_size, secure_boot=secure_boot)

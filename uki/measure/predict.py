@@ -67,9 +67,11 @@ def predict_platforms(
     profiles: Mapping[str, PlatformProfile] | None = None,
     vtpm_banks: Sequence[Bank] = (Bank.SHA256,),
     page_add_orders: Sequence[PageAddOrder] | None = None,
+    known_mrtd: Mapping[str, Sequence[bytes]] | None = None,
 ) -> Prediction:
     """Predict every platform. Per-platform inputs (firmware, GPT data, profile) are keyed by platform
-    name; a plain ``firmware`` bytes value applies to every TDX platform. Without ``gpt_data`` for a
+    name; a plain ``firmware`` bytes value applies to every TDX platform; ``known_mrtd`` adds published
+    MRTD values per platform. Without ``gpt_data`` for a
     TDX platform, the GPT of the disk the build writes for it (gpt.disk layout) is used.
     """
     chosen = parse_platforms(platforms)
@@ -85,7 +87,8 @@ def predict_platforms(
             gpt = gpt_event_data(len(uki), image_id=image_id, layout=DISK_LAYOUT[platform])
         profile = (profiles or {}).get(platform.value)
         tdx.append(predict_tdx(m, platform, firmware=fw, ram_size=memory, gpt_data=gpt, profile=profile,
-                               page_add_orders=page_add_orders))
+                               page_add_orders=page_add_orders,
+                               known_mrtd=(known_mrtd or {}).get(platform.value, ())))
     return Prediction(uki=m, vtpm=vtpm, tdx=tuple(tdx))
 
 

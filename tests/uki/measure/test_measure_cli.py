@@ -151,3 +151,15 @@ def test_expect_with_pcr_events_against_tpm_log(tmp_path: Path) -> None:
     assert replay_main([str(EVENTLOGS / "tpm" / "rhel8-uefi.bin"), "--expect", str(path)]) == 0
     with pytest.raises(MeasureError):
         replay_main([str(EVENTLOGS / "ccel" / "cos-113-intel-tdx.bin"), "--expect", str(path)])
+
+
+def test_published_mrtd_for_gcp(uki: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "img.efi"
+    path.write_bytes(uki)
+    a, b = "ab" * 48, "cd" * 48
+    assert measure_main([str(path), "--platform", "gcp-tdx", "--mrtd", a, "--mrtd", b, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [(d["measurement_id"], d["measurements"]["0"]["expected"]) for d in doc] == [
+        ("img-gcp-tdx-published-0", a), ("img-gcp-tdx-published-1", b)]
+    with pytest.raises(MeasureError):
+        measure_main([str(path), "--platform", "gcp-tdx", "--mrtd", "abcd"])
