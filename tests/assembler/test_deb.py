@@ -36,7 +36,7 @@ def test_members_of_every_compression(comp: str) -> None:
 def test_flipped_byte_is_an_error() -> None:
     blob = bytearray(make_deb("x", files=FILES, comp="xz"))
     blob[len(blob) // 2] ^= 0xFF
-    with pytest.raises(DebError, match="x.deb"):
+    with pytest.raises(DebError, match=r"x\.deb"):
         read_deb(bytes(blob), where="x.deb")
 
 
