@@ -24,7 +24,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,8 +45,7 @@ pytestmark = [pytest.mark.boot, pytest.mark.network, pytest.mark.timeout(1500)]
 
 SUITE = "trixie"
 KERNEL_META = "linux-image-cloud-amd64"
-OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
-OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
+HOST_OVMF = (Path("/usr/share/OVMF/OVMF_CODE_4M.fd"), Path("/usr/share/OVMF/OVMF_VARS_4M.fd"))
 CMDLINE = b"console=ttyS0 panic=-1"
 CHECKED_PCRS = (4, 5, 9, 11, 12)
 QEMU_TIMEOUT = 600
@@ -141,7 +140,7 @@ def _parse_console(console: str) -> tuple[bytes, dict[tuple[Bank, int], bytes]]:
     return raw, pcrs
 
 
-def boot_disk(disk: Path, work: Path) -> BootResult:
+def boot_disk(disk: Path, work: Path, ovmf: tuple[Path, Path] = HOST_OVMF) -> BootResult:
     for tool in ("qemu-system-x86_64", "swtpm", "swtpm_setup", "timeout"):
         assert shutil.which(tool), f"{tool} missing (scripts/apt-packages.txt)"
     tpm = work / "tpm"
@@ -158,14 +157,14 @@ def boot_disk(disk: Path, work: Path) -> BootResult:
                 break
             time.sleep(0.1)
         vars_fd = work / "vars.fd"
-        shutil.copyfile(OVMF_VARS, vars_fd)
+        shutil.copyfile(ovmf[1], vars_fd)
         console = work / "console.log"
         cmd = [
             "timeout", "--kill-after=10", str(QEMU_TIMEOUT), "qemu-system-x86_64",
             "-machine", "q35", "-accel", "tcg", "-m", "1024", "-smp", "1",
             "-nodefaults", "-display", "none", "-no-reboot", "-nic", "none",
             "-serial", f"file:{console}",
-            "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
+            "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={ovmf[0]}",
             "-drive", f"if=pflash,format=raw,unit=1,file={vars_fd}",
             "-chardev", f"socket,id=chrtpm,path={sock}", "-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
             "-device", "tpm-tis,tpmdev=tpm0",
@@ -201,7 +200,7 @@ class Booted:
     predicted: tuple[Event, ...]
 
 
-def _boot_and_predict(inputs: ProbeInputs, cmdline: bytes, work: Path) -> Booted:
+def _boot_and_predict(inputs: ProbeInputs, cmdline: bytes, work: Path, ovmf: tuple[Path, Path] = HOST_OVMF) -> Booted:
     from gpt.gpt import uefi_gpt_data
 
     work.mkdir(parents=True, exist_ok=True)
@@ -211,19 +210,55 @@ def _boot_and_predict(inputs: ProbeInputs, cmdline: bytes, work: Path) -> Booted
     with disk.open("rb") as f:
         gpt_data = uefi_gpt_data(f)
     predicted = tpm_boot_events(measure_uki(uki), gpt_data=gpt_data)
-    return Booted(uki=uki, disk=disk, gpt_data=gpt_data, result=boot_disk(disk, work), predicted=predicted)
+    result = boot_disk(disk, work, ovmf)
+    return Booted(uki=uki, disk=disk, gpt_data=gpt_data, result=result, predicted=predicted)
 
 
 @pytest.fixture(scope="session")
-def booted(probe_inputs: ProbeInputs, tmp_path_factory: pytest.TempPathFactory) -> Booted:
-    return _boot_and_predict(probe_inputs, CMDLINE, tmp_path_factory.mktemp("boot-a"))
+def trixie_ovmf(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Debian trixie's OVMF (edk2 2025.02, a newer firmware generation than the host's 2022.11)."""
+    deb = archive(SUITE).deb("ovmf")
+    out = tmp_path_factory.mktemp("trixie-ovmf")
+    code, vars_fd = out / "OVMF_CODE_4M.fd", out / "OVMF_VARS_4M.fd"
+    code.write_bytes(deb_file(deb, "usr/share/OVMF/OVMF_CODE_4M.fd"))
+    vars_fd.write_bytes(deb_file(deb, "usr/share/OVMF/OVMF_VARS_4M.fd"))
+    return code, vars_fd
+
+
+Boot = Callable[[str, bytes], Booted]
 
 
 @pytest.fixture(scope="session")
-def booted_changed(probe_inputs: ProbeInputs, tmp_path_factory: pytest.TempPathFactory) -> Booted:
+def boot(probe_inputs: ProbeInputs, tmp_path_factory: pytest.TempPathFactory,
+         request: pytest.FixtureRequest) -> Boot:
+    """boot(firmware, cmdline): each distinct (firmware, cmdline) is booted once per session."""
+    done: dict[tuple[str, bytes], Booted] = {}
+
+    def run(firmware: str, cmdline: bytes) -> Booted:
+        if (firmware, cmdline) not in done:
+            ovmf = HOST_OVMF if firmware == "host-ovmf" else request.getfixturevalue("trixie_ovmf")
+            work = tmp_path_factory.mktemp(f"boot-{firmware}")
+            done[(firmware, cmdline)] = _boot_and_predict(probe_inputs, cmdline, work, ovmf)
+        return done[(firmware, cmdline)]
+
+    return run
+
+
+@pytest.fixture(scope="session", params=["host-ovmf", "trixie-ovmf"])
+def booted(request: pytest.FixtureRequest, boot: Boot) -> Booted:
+    return boot(request.param, CMDLINE)
+
+
+@pytest.fixture(scope="session")
+def booted_host(boot: Boot) -> Booted:
+    return boot("host-ovmf", CMDLINE)
+
+
+@pytest.fixture(scope="session")
+def booted_changed(boot: Boot) -> Booted:
     changed = CMDLINE.replace(b"panic=-1", b"panic=-2")
     assert len(changed) == len(CMDLINE) and sum(a != b for a, b in zip(changed, CMDLINE, strict=True)) == 1
-    return _boot_and_predict(probe_inputs, changed, tmp_path_factory.mktemp("boot-b"))
+    return boot("host-ovmf", changed)
 
 
 def _logged(log: EventLog, index: int) -> list[Event]:
@@ -272,7 +307,7 @@ def test_tdx_prediction_is_the_logged_events_reindexed(booted: Booted) -> None:
 
 
 def test_one_byte_cmdline_change_moves_exactly_the_cmdline_event(
-    booted: Booted, booted_changed: Booted, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    booted_host: Booted, booted_changed: Booted, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     def changed(a: Sequence[Event], b: Sequence[Event]) -> set[tuple[str, int]]:
         """(register, position within the register) of every event whose digests differ."""
@@ -284,14 +319,14 @@ def test_one_byte_cmdline_change_moves_exactly_the_cmdline_event(
             out |= {(f"PCR{index}", k) for k, (x, y) in enumerate(zip(xs, ys, strict=True)) if x.digests != y.digests}
         return out
 
-    predicted = changed(booted.predicted, booted_changed.predicted)
-    logged = changed(booted.result.log.measured_events(), booted_changed.result.log.measured_events())
+    predicted = changed(booted_host.predicted, booted_changed.predicted)
+    logged = changed(booted_host.result.log.measured_events(), booted_changed.result.log.measured_events())
     assert predicted == logged
     # PCR9: exactly the kernel's LoadOptions event; PCR11: exactly the .cmdline content event;
     # PCR4: the UKI image (its bytes changed). Nothing else.
-    pcr9 = [e for e in booted.predicted if e.register == pcr(9)]
-    pcr11 = [e for e in booted.predicted if e.register == pcr(11)]
-    pcr4 = [e for e in booted.predicted if e.register == pcr(4)]
+    pcr9 = [e for e in booted_host.predicted if e.register == pcr(9)]
+    pcr11 = [e for e in booted_host.predicted if e.register == pcr(11)]
+    pcr4 = [e for e in booted_host.predicted if e.register == pcr(4)]
     assert {p for p in logged if p[0] == "PCR9"} == {("PCR9", 0)} and "LoadOptions" in pcr9[0].description
     (c11,) = [k for r, k in logged if r == "PCR11"]
     assert pcr11[c11].description == ".cmdline (section content)"
@@ -300,7 +335,7 @@ def test_one_byte_cmdline_change_moves_exactly_the_cmdline_event(
     assert {r for r, _ in logged} == {"PCR4", "PCR9", "PCR11"}
 
     expect = tmp_path / "expected.json"
-    expect.write_bytes(write_expected_events(booted.predicted))
+    expect.write_bytes(write_expected_events(booted_host.predicted))
     log_b = tmp_path / "b.bin"
     log_b.write_bytes(booted_changed.result.raw_log)
     assert replay_main([str(log_b), "--expect", str(expect), "--json"]) == 1
@@ -312,5 +347,5 @@ def test_one_byte_cmdline_change_moves_exactly_the_cmdline_event(
     assert "LoadOptions" in m9["expected"]["description"] and m9["position"] == 0
 
     log_a = tmp_path / "a.bin"
-    log_a.write_bytes(booted.result.raw_log)
+    log_a.write_bytes(booted_host.result.raw_log)
     assert replay_main([str(log_a), "--expect", str(expect)]) == 0
