@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import struct
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -368,10 +369,39 @@ def describe(event_type: int, data: bytes) -> str:
             EventType.EV_EFI_BOOT_SERVICES_DRIVER,
             EventType.EV_EFI_RUNTIME_SERVICES_DRIVER,
         ):
-            return "PE image"
+            path = image_file_path(data)
+            return f"PE image {path}" if path else "PE image"
     except (struct.error, UnicodeDecodeError):
         pass
     return ""
+
+
+_IMAGE_LOAD_EVENT = struct.Struct("<QQQQ")  # ImageLocationInMemory, ImageLengthInMemory, LinkTimeAddress, DP length
+_DP_MEDIA = 4
+_DP_MEDIA_FILEPATH = 4
+_DP_MEDIA_FV_FILE = 6
+_DP_END = 0x7F
+
+
+def image_file_path(data: bytes) -> str:
+    """The file path (or FV file GUID) in a UEFI_IMAGE_LOAD_EVENT's device path, '' if none."""
+    if len(data) < _IMAGE_LOAD_EVENT.size:
+        return ""
+    *_, dp_len = _IMAGE_LOAD_EVENT.unpack_from(data, 0)
+    dp = data[_IMAGE_LOAD_EVENT.size : _IMAGE_LOAD_EVENT.size + dp_len]
+    parts = []
+    pos = 0
+    while pos + 4 <= len(dp):
+        kind, sub, length = dp[pos], dp[pos + 1], int.from_bytes(dp[pos + 2 : pos + 4], "little")
+        if length < 4 or kind == _DP_END:
+            break
+        body = dp[pos + 4 : pos + length]
+        if kind == _DP_MEDIA and sub == _DP_MEDIA_FILEPATH:
+            parts.append(_utf16(body))
+        elif kind == _DP_MEDIA and sub == _DP_MEDIA_FV_FILE and len(body) == 16:
+            parts.append(f"FvFile({uuid.UUID(bytes_le=body)})")
+        pos += length
+    return "".join(parts)
 
 
 def registers_as_hex(values: Mapping[Register, bytes]) -> dict[str, str]:

@@ -120,3 +120,9 @@ def test_malformed_logs_raise() -> None:
         parse_event_log(bad)
     with pytest.raises(EventLogError, match="out of range"):
         parse_event_log(_spec_id_log(_record(9, EventType.EV_IPL, bytes(48), b"")))
+
+
+def test_image_events_name_their_file() -> None:
+    log = parse_event_log((EVENTLOGS / "ccel" / "cos-113-intel-tdx.bin").read_bytes())
+    images = [e.description for e in log.events if e.event_type == EventType.EV_EFI_BOOT_SERVICES_APPLICATION]
+    assert images == ["PE image \\EFI\\BOOT\\BOOTX64.EFI", "PE image \\EFI\\BOOT\\grub-lakitu.efi"]
