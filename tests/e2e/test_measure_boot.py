@@ -159,6 +159,8 @@ def boot_disk(disk: Path, work: Path, ovmf: tuple[Path, Path] = HOST_OVMF) -> Bo
         vars_fd = work / "vars.fd"
         shutil.copyfile(ovmf[1], vars_fd)
         console = work / "console.log"
+        # -nodefaults: no empty DVD drive, whose failing boot option would add "Returning from EFI
+        # Application" and more Boot#### events (testbed.md §8.4); -nic none: no iPXE ROM in PCR2.
         cmd = [
             "timeout", "--kill-after=10", str(QEMU_TIMEOUT), "qemu-system-x86_64",
             "-machine", "q35", "-accel", "tcg", "-m", "1024", "-smp", "1",
