@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from gpt.disk import esp_disk, write_raw
+from gpt.gpt import uefi_gpt_data
 from tests.uki.measure.test_tdvf import SECTIONS, _firmware
 from tests.uki.pefixtures import make_kernel, make_stub
 from uki.builder import build_uki
@@ -163,3 +165,16 @@ def test_published_mrtd_for_gcp(uki: bytes, tmp_path: Path, capsys: pytest.Captu
         ("img-gcp-tdx-published-0", a), ("img-gcp-tdx-published-1", b)]
     with pytest.raises(MeasureError):
         measure_main([str(path), "--platform", "gcp-tdx", "--mrtd", "abcd"])
+
+
+@pytest.mark.parametrize(("platform", "layout"), [("qemu-tdx", "raw"), ("gcp-tdx", "gcp")])
+def test_predicted_gpt_event_is_the_disk_the_build_writes(uki: bytes, tmp_path: Path, platform: str,
+                                                          layout: str) -> None:
+    disk = tmp_path / "disk.raw"
+    with disk.open("wb") as f:
+        write_raw(esp_disk(uki, image_id="img", layout=layout, source_date_epoch=0), f)
+    with disk.open("rb") as f:
+        on_disk = uefi_gpt_data(f)
+    pred = predict_platforms(uki, [platform], image_id="img")
+    (gpt_event,) = [e for e in pred.tdx[0].events if e.event_type == EventType.EV_EFI_GPT_EVENT]
+    assert gpt_event.digest(Bank.SHA384) == Bank.SHA384.hash(on_disk)
