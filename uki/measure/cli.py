@@ -1,7 +1,8 @@
 """Command-line entries ``measure`` and ``replay`` (wired into ``python -m assembler`` by the CLI).
 
 ``measure UKI --platform azure|qemu-tdx|gcp-tdx [--platform ...] [--firmware FD] [--mrtd HEX]
-[--memory SIZE] [--cpus N] [--disk RAW] [--profile FILE] [--sha384] [--eventlog OUT] [--json]``
+[--memory SIZE] [--cpus N] [--disk RAW] [--profile FILE] [--legacy-separator] [--sha384] [--eventlog OUT]
+[--json]``
 prints the predicted registers and the events behind them; ``--json`` prints the measured-boot tool
 shape for ``azure`` alone, else the attested-TLS proxy measurements list.
 
@@ -87,6 +88,8 @@ def measure_main(argv: list[str]) -> int:
     parser.add_argument("--disk", help="raw disk image the UKI boots from (GPT event in RTMR1)")
     parser.add_argument("--profile", action="append", default=[],
                         help="platform profile JSON (RTMR0 VM-shape events), see replay --capture-profile")
+    parser.add_argument("--legacy-separator", action="store_true",
+                        help="TDVF older than edk2-stable202411: the ReadyToBoot separator goes to RTMR0, not RTMR1")
     parser.add_argument("--image-id", default=None, help="measurement_id prefix (default: UKI file stem)")
     parser.add_argument("--sha384", action="store_true", help="azure: also predict the SHA-384 bank")
     parser.add_argument("--eventlog", help="write our event list JSON (for replay --expect) to this file")
@@ -117,7 +120,8 @@ def measure_main(argv: list[str]) -> int:
         raise MeasureError(f"--mrtd: not hex ({e})") from e
     pred = predict_platforms(uki, args.platform, image_id=image_id, firmware=firmware, memory=memory,
                              gpt_data=gpt_data, profiles=profiles, vtpm_banks=banks,
-                             known_mrtd={p: published for p in args.platform})
+                             known_mrtd={p: published for p in args.platform},
+                             separator_in_rtmr1=False if args.legacy_separator else None)
     if args.eventlog:
         Path(args.eventlog).write_bytes(eventlogs_json(pred.event_lists()))
 

@@ -175,17 +175,21 @@ def predict_tdx(
     page_add_orders: Sequence[PageAddOrder] | None = None,
     secure_boot: bool = False,
     known_mrtd: Sequence[bytes] = (),
+    separator_in_rtmr1: bool | None = None,
 ) -> TdxPrediction:
     """TDX MRTD/RTMR0..3 prediction for ``platform`` (``qemu-tdx`` or ``gcp-tdx``).
 
     ``known_mrtd``: MRTD values published for the firmware (e.g. Google's per-firmware values for GCP,
     whose firmware is not a public file), added as variants ``published-N``.
+    ``separator_in_rtmr1``: None takes it from the profile, else True (edk2 >= stable202411 measures
+    the ReadyToBoot separator into RTMR1; older TDVF into RTMR0).
     """
     if not platform.is_tdx:
         raise MeasureError(f"{platform} is not a TDX platform")
     if gpt_data is None:
         log.warning("%s: no boot disk given; the GPT event (RTMR1) is left out", platform)
-    separator_in_rtmr1 = True if profile is None else profile.separator_in_rtmr1
+    if separator_in_rtmr1 is None:
+        separator_in_rtmr1 = True if profile is None else profile.separator_in_rtmr1
     boot = tdx_boot_events(m, gpt_data=gpt_data, separator_in_rtmr1=separator_in_rtmr1)
     mrtd: list[tuple[str, bytes]] = []
     if firmware is not None:

@@ -68,6 +68,7 @@ def predict_platforms(
     vtpm_banks: Sequence[Bank] = (Bank.SHA256,),
     page_add_orders: Sequence[PageAddOrder] | None = None,
     known_mrtd: Mapping[str, Sequence[bytes]] | None = None,
+    separator_in_rtmr1: bool | None = None,
 ) -> Prediction:
     """Predict every platform. Per-platform inputs (firmware, GPT data, profile) are keyed by platform
     name; a plain ``firmware`` bytes value applies to every TDX platform; ``known_mrtd`` adds published
@@ -88,7 +89,8 @@ def predict_platforms(
         profile = (profiles or {}).get(platform.value)
         tdx.append(predict_tdx(m, platform, firmware=fw, ram_size=memory, gpt_data=gpt, profile=profile,
                                page_add_orders=page_add_orders,
-                               known_mrtd=(known_mrtd or {}).get(platform.value, ())))
+                               known_mrtd=(known_mrtd or {}).get(platform.value, ()),
+                               separator_in_rtmr1=separator_in_rtmr1))
     return Prediction(uki=m, vtpm=vtpm, tdx=tuple(tdx))
 
 

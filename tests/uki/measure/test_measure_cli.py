@@ -178,3 +178,11 @@ def test_predicted_gpt_event_is_the_disk_the_build_writes(uki: bytes, tmp_path: 
     pred = predict_platforms(uki, [platform], image_id="img")
     (gpt_event,) = [e for e in pred.tdx[0].events if e.event_type == EventType.EV_EFI_GPT_EVENT]
     assert gpt_event.digest(Bank.SHA384) == Bank.SHA384.hash(on_disk)
+
+
+def test_legacy_separator_moves_out_of_rtmr1(uki: bytes) -> None:
+    new = predict_platforms(uki, ["qemu-tdx"]).tdx[0]
+    old = predict_platforms(uki, ["qemu-tdx"], separator_in_rtmr1=False).tdx[0]
+    seps = [[e for e in p.events if e.event_type == EventType.EV_SEPARATOR] for p in (new, old)]
+    assert [e.register for e in seps[0]] == [rtmr(1)] and seps[1] == []
+    assert new.rtmrs()[rtmr(2)] == old.rtmrs()[rtmr(2)] and new.rtmrs()[rtmr(1)] != old.rtmrs()[rtmr(1)]
