@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import json
 import re
 import shutil
@@ -40,6 +41,7 @@ from uki.measure.expect import write_expected_events
 from uki.measure.platform import tdx_boot_events, tpm_boot_events
 from uki.measure.stub import measure_uki
 from uki.measure.tcglog import EventLog, parse_event_log
+from uki.sbat import SBAT_HEADER
 
 pytestmark = [pytest.mark.boot, pytest.mark.network, pytest.mark.timeout(1500)]
 
@@ -80,6 +82,7 @@ class ProbeInputs:
     linux: bytes
     uname: str
     initrd: bytes
+    sbat: tuple[bytes, ...] | None = None
 
 
 def _probe_initrd(busybox: bytes) -> bytes:
@@ -117,7 +120,17 @@ def probe_inputs() -> ProbeInputs:
 def build_probe_uki(inputs: ProbeInputs, cmdline: bytes) -> bytes:
     os_release = b'PRETTY_NAME="assembler measurement probe"\nID=probe\n'
     return build_uki(stub=inputs.stub, linux=inputs.linux, initrds=[inputs.initrd], cmdline=cmdline,
-                     os_release=os_release, uname=inputs.uname)
+                     os_release=os_release, uname=inputs.uname, sbat=inputs.sbat)
+
+
+@pytest.fixture(scope="session")
+def probe_inputs_252(probe_inputs: ProbeInputs) -> ProbeInputs:
+    """The same probe with bookworm's systemd-stub 252 (no .uname/.sbat measurement, no os-release cpio).
+
+    Its .sbat leaves 0x100 bytes before .sdmagic, so ukify's extra "uki" SBAT line does not fit: pass
+    only the SBAT header as the extra text."""
+    stub = deb_file(archive("bookworm").deb("systemd-boot-efi"), "usr/lib/systemd/boot/efi/linuxx64.efi.stub")
+    return dataclasses.replace(probe_inputs, stub=stub, sbat=(SBAT_HEADER.encode(),))
 
 
 # --- QEMU + OVMF + swtpm ----------------------------------------------------------------------
@@ -227,40 +240,43 @@ def trixie_ovmf(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return code, vars_fd
 
 
-Boot = Callable[[str, bytes], Booted]
+Boot = Callable[[str, str, bytes], Booted]
 
 
 @pytest.fixture(scope="session")
-def boot(probe_inputs: ProbeInputs, tmp_path_factory: pytest.TempPathFactory,
-         request: pytest.FixtureRequest) -> Boot:
-    """boot(firmware, cmdline): each distinct (firmware, cmdline) is booted once per session."""
-    done: dict[tuple[str, bytes], Booted] = {}
+def boot(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Boot:
+    """boot(firmware, stub, cmdline): each distinct combination is booted once per session."""
+    done: dict[tuple[str, str, bytes], Booted] = {}
 
-    def run(firmware: str, cmdline: bytes) -> Booted:
-        if (firmware, cmdline) not in done:
+    def run(firmware: str, stub: str, cmdline: bytes) -> Booted:
+        key = (firmware, stub, cmdline)
+        if key not in done:
             ovmf = HOST_OVMF if firmware == "host-ovmf" else request.getfixturevalue("trixie_ovmf")
-            work = tmp_path_factory.mktemp(f"boot-{firmware}")
-            done[(firmware, cmdline)] = _boot_and_predict(probe_inputs, cmdline, work, ovmf)
-        return done[(firmware, cmdline)]
+            inputs = request.getfixturevalue("probe_inputs" if stub == "stub-257" else "probe_inputs_252")
+            work = tmp_path_factory.mktemp(f"boot-{firmware}-{stub}")
+            done[key] = _boot_and_predict(inputs, cmdline, work, ovmf)
+        return done[key]
 
     return run
 
 
-@pytest.fixture(scope="session", params=["host-ovmf", "trixie-ovmf"])
+@pytest.fixture(scope="session", params=[("host-ovmf", "stub-257"), ("trixie-ovmf", "stub-257"),
+                                         ("host-ovmf", "stub-252")], ids="-".join)
 def booted(request: pytest.FixtureRequest, boot: Boot) -> Booted:
-    return boot(request.param, CMDLINE)
+    firmware, stub = request.param
+    return boot(firmware, stub, CMDLINE)
 
 
 @pytest.fixture(scope="session")
 def booted_host(boot: Boot) -> Booted:
-    return boot("host-ovmf", CMDLINE)
+    return boot("host-ovmf", "stub-257", CMDLINE)
 
 
 @pytest.fixture(scope="session")
 def booted_changed(boot: Boot) -> Booted:
     changed = CMDLINE.replace(b"panic=-1", b"panic=-2")
     assert len(changed) == len(CMDLINE) and sum(a != b for a, b in zip(changed, CMDLINE, strict=True)) == 1
-    return boot("host-ovmf", changed)
+    return boot("host-ovmf", "stub-257", changed)
 
 
 def _logged(log: EventLog, index: int) -> list[Event]:
@@ -295,13 +311,17 @@ def test_replayed_log_equals_tpm(booted: Booted) -> None:
 
 def test_tdx_prediction_is_the_logged_events_reindexed(booted: Booted) -> None:
     """What TDVF extends into RTMR1/RTMR2 are these same measurements: PCR2-6 -> RTMR1 (one separator
-    per MR index at ReadyToBoot), PCR8-15 -> RTMR2. Our TDX event list must equal the SHA-384 log."""
-    tdx = tdx_boot_events(measure_uki(booted.uki), gpt_data=booted.gpt_data, separator_in_rtmr1=True)
+    per MR index at ReadyToBoot), PCR8-15 -> RTMR2 (without the stub's own events for stubs < 256, which
+    measure into the TPM only). Our TDX event list must equal the SHA-384 log."""
+    m = measure_uki(booted.uki)
+    tdx = tdx_boot_events(m, gpt_data=booted.gpt_data, separator_in_rtmr1=True)
     logged = booted.result.log.measured_events()
     rtmr1_log = [e for e in logged if 2 <= e.register.index <= 6]
     first_sep = next(i for i, e in enumerate(rtmr1_log) if e.event_type == EventType.EV_SEPARATOR)
     rtmr1_log = [e for i, e in enumerate(rtmr1_log) if e.event_type != EventType.EV_SEPARATOR or i == first_sep]
     rtmr2_log = [e for e in logged if 8 <= e.register.index <= 15]
+    if not m.behaviour.cc_measurements:
+        rtmr2_log = [e for e in rtmr2_log if e.register.index not in (11, 12, 13)]
     for index, want in ((1, rtmr1_log), (2, rtmr2_log)):
         ours = [e for e in tdx if e.register == rtmr(index)]
         assert [e.digest(Bank.SHA384) for e in ours] == [e.digest(Bank.SHA384) for e in want], index
