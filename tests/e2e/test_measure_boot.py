@@ -83,6 +83,7 @@ class ProbeInputs:
     uname: str
     initrd: bytes
     sbat: tuple[bytes, ...] | None = None
+    sections: tuple[tuple[str, bytes], ...] = ()
 
 
 def _probe_initrd(busybox: bytes) -> bytes:
@@ -120,7 +121,19 @@ def probe_inputs() -> ProbeInputs:
 def build_probe_uki(inputs: ProbeInputs, cmdline: bytes) -> bytes:
     os_release = b'PRETTY_NAME="assembler measurement probe"\nID=probe\n'
     return build_uki(stub=inputs.stub, linux=inputs.linux, initrds=[inputs.initrd], cmdline=cmdline,
-                     os_release=os_release, uname=inputs.uname, sbat=inputs.sbat)
+                     os_release=os_release, uname=inputs.uname, sbat=inputs.sbat, sections=inputs.sections)
+
+
+#: .pcrsig/.pcrpkey payloads: the stub wraps both into cpios appended to the initrd (four parts then)
+#: and measures .pcrpkey (never .pcrsig) into PCR11; it does not parse them for booting.
+PCRSIG = b'{"sha256":[{"pcrs":[11],"pkfp":"00","pol":"00","sig":"AA=="}]}\n'
+PCRPKEY = (b"-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n"
+           b"-----END PUBLIC KEY-----\n")
+
+
+@pytest.fixture(scope="session")
+def probe_inputs_pcrkey(probe_inputs: ProbeInputs) -> ProbeInputs:
+    return dataclasses.replace(probe_inputs, sections=((".pcrsig", PCRSIG), (".pcrpkey", PCRPKEY)))
 
 
 @pytest.fixture(scope="session")
@@ -252,7 +265,9 @@ def boot(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReques
         key = (firmware, stub, cmdline)
         if key not in done:
             ovmf = HOST_OVMF if firmware == "host-ovmf" else request.getfixturevalue("trixie_ovmf")
-            inputs = request.getfixturevalue("probe_inputs" if stub == "stub-257" else "probe_inputs_252")
+            fixture = {"stub-257": "probe_inputs", "stub-252": "probe_inputs_252",
+                       "stub-257-pcrkey": "probe_inputs_pcrkey"}[stub]
+            inputs = request.getfixturevalue(fixture)
             work = tmp_path_factory.mktemp(f"boot-{firmware}-{stub}")
             done[key] = _boot_and_predict(inputs, cmdline, work, ovmf)
         return done[key]
@@ -261,7 +276,8 @@ def boot(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReques
 
 
 @pytest.fixture(scope="session", params=[("host-ovmf", "stub-257"), ("trixie-ovmf", "stub-257"),
-                                         ("host-ovmf", "stub-252")], ids="-".join)
+                                         ("host-ovmf", "stub-252"), ("host-ovmf", "stub-257-pcrkey")],
+                ids="-".join)
 def booted(request: pytest.FixtureRequest, boot: Boot) -> Booted:
     firmware, stub = request.param
     return boot(firmware, stub, CMDLINE)
