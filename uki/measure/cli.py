@@ -17,6 +17,7 @@ Results go to stdout, diagnostics to stderr (logging); errors are :class:`Measur
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import re
@@ -45,6 +46,7 @@ from uki.measure.platform import Platform
 from uki.measure.predict import measurements_document, predict_platforms
 from uki.measure.rtmr0 import capture_profile, load_profile, profile_to_json
 from uki.measure.tcglog import LogKind, parse_event_log
+from uki.measure.tdvf import parse_tdvf_metadata, section_list
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +143,10 @@ def measure_main(argv: list[str]) -> int:
             for index, value in pred.vtpm.pcrs(bank).items():
                 print(f"  PCR{index:<2} {bank}: {value.hex()}", file=out)
         _print_events(pred.vtpm.events, out, pred.vtpm.banks)
+    if firmware is not None and pred.tdx:
+        print(f"firmware {args.firmware}: sha384 {hashlib.sha384(firmware).hexdigest()}, TDVF sections:", file=out)
+        for line in section_list(parse_tdvf_metadata(firmware)):
+            print(f"  {line}", file=out)
     for t in pred.tdx:
         print(f"{t.platform.value} (TDX):", file=out)
         for name, value in t.mrtd:

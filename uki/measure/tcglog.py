@@ -24,7 +24,6 @@ import contextlib
 import logging
 import struct
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -402,7 +401,3 @@ def image_file_path(data: bytes) -> str:
             parts.append(f"FvFile({uuid.UUID(bytes_le=body)})")
         pos += length
     return "".join(parts)
-
-
-def registers_as_hex(values: Mapping[Register, bytes]) -> dict[str, str]:
-    return {str(r): v.hex() for r, v in values.items()}
