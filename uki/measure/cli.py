@@ -26,15 +26,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from uki.measure.errors import MeasureError
+from uki.measure.errors import ExpectationError, MeasureError
 from uki.measure.event import Bank, Event, RegisterKind, event_type_name
 from uki.measure.expect import (
     Status,
+    ValueCheck,
+    check_values,
     compare_banks,
     diff_events,
     diff_to_json,
     diff_to_text,
     read_expected_events,
+    read_expected_values,
 )
 from uki.measure.output import (
     dump_json,
@@ -182,16 +185,24 @@ def replay_main(argv: list[str]) -> int:
     registers = {bank.value: {str(r): v.hex() for r, v in evlog.replay(bank).items()} for bank in evlog.banks}
     diffs = None
     banks: tuple[Bank, ...] = evlog.banks
+    checks: list[ValueCheck] | None = None
     if args.expect:
-        lists = read_expected_events(Path(args.expect), platform=args.platform)
-        wanted = RegisterKind.RTMR if evlog.kind is LogKind.CCEL else RegisterKind.PCR
-        candidates = [evs for evs in lists.values() if evs and all(e.register.kind is wanted for e in evs)]
-        if len(candidates) != 1:
-            raise MeasureError(f"{args.expect}: {len(candidates)} event lists fit a {evlog.kind} log",
-                               hint="choose one with --platform")
-        expected = candidates[0]
-        banks = compare_banks(expected, evlog)
-        diffs = diff_events(expected, evlog)
+        try:
+            expect_doc = json.loads(Path(args.expect).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise ExpectationError(f"{args.expect}: cannot read ({e})") from e
+        if isinstance(expect_doc, dict) and "eventlogs" in expect_doc:
+            lists = read_expected_events(Path(args.expect), platform=args.platform)
+            wanted = RegisterKind.RTMR if evlog.kind is LogKind.CCEL else RegisterKind.PCR
+            candidates = [evs for evs in lists.values() if evs and all(e.register.kind is wanted for e in evs)]
+            if len(candidates) != 1:
+                raise MeasureError(f"{args.expect}: {len(candidates)} event lists fit a {evlog.kind} log",
+                                   hint="choose one with --platform")
+            expected = candidates[0]
+            banks = compare_banks(expected, evlog)
+            diffs = diff_events(expected, evlog)
+        else:
+            checks = check_values(read_expected_values(expect_doc, source=args.expect), evlog)
 
     out = sys.stdout
     if args.json:
@@ -206,6 +217,11 @@ def replay_main(argv: list[str]) -> int:
             doc["events"] = [event_to_json(e) for e in evlog.events]
         if diffs is not None:
             doc["diff"] = diff_to_json(diffs, banks)
+        if checks is not None:
+            doc["values"] = [{"measurement_id": c.measurement_id, "key": c.key,
+                              "register": str(c.register) if c.register else None, "expected": c.expected.hex(),
+                              "actual": c.actual.hex() if c.actual is not None else None, "ok": c.ok}
+                             for c in checks]
         out.write(json.dumps(doc, sort_keys=True, indent=2) + "\n")
     else:
         print(f"{args.log}: {evlog.kind.value} log, {len(evlog.events)} events, banks "
@@ -223,4 +239,18 @@ def replay_main(argv: list[str]) -> int:
         bad = [d for d in diffs if d.status is not Status.MATCH]
         log.warning("%d event(s) differ from the expectation", len(bad))
         return 1
+    if checks is not None:
+        variants = sorted({c.measurement_id for c in checks})
+        matching = [v for v in variants if all(c.ok is not False for c in checks if c.measurement_id == v)
+                    and any(c.ok for c in checks if c.measurement_id == v)]
+        if not args.json:
+            for c in checks:
+                state = {True: "match", False: "DIFFERS", None: "not in log"}[c.ok]
+                print(f"  {c.measurement_id} [{c.key}] {c.register or '-'}: {state}"
+                      + ("" if c.ok in (True, None) else f" expected {c.expected.hex()} got "
+                         f"{c.actual.hex() if c.actual else '?'}"), file=out)
+            print(f"matching variants: {', '.join(matching) or 'none'}", file=out)
+        if not matching:
+            log.warning("no variant of %s matches the log", args.expect)
+            return 1
     return 0

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from uki.measure.errors import ExpectationError
-from uki.measure.event import Bank, Event, Register, event_type_name
+from uki.measure.event import Bank, Event, Register, RegisterKind, event_type_name
 from uki.measure.output import EVENTLOG_FORMAT, event_from_json, eventlogs_json
-from uki.measure.tcglog import EventLog
+from uki.measure.tcglog import EventLog, LogKind
 
 
 class Status(StrEnum):
@@ -174,3 +174,59 @@ def diff_to_text(diffs: Sequence[EventDiff], banks: Sequence[Bank]) -> list[str]
                 f"{bank}={d.logged.digests.get(bank, b'').hex()}"
             )
     return lines
+
+
+# --- register values (measurements.json / measured-boot tool output) -----------------------------
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ValueCheck:
+    """One expected register value of one acceptable variant, compared with the replayed log."""
+
+    measurement_id: str
+    key: str
+    register: Register | None  # None: not derivable from this log (e.g. MRTD from a CCEL)
+    expected: bytes
+    actual: bytes | None
+
+    @property
+    def ok(self) -> bool | None:
+        return None if self.actual is None else self.actual == self.expected
+
+
+def read_expected_values(doc: Any, *, source: str = "expectation") -> list[tuple[str, str, dict[str, bytes]]]:
+    """(measurement_id, attestation_type, {key: value}) from a measurements list or measured-boot output."""
+    entries: list[tuple[str, str, dict[str, bytes]]] = []
+    try:
+        if isinstance(doc, dict) and "measurements" in doc:  # measured-boot tool shape
+            items = [{"measurement_id": "measured-boot", "attestation_type": "azure-tdx",
+                      "measurements": doc["measurements"]}]
+        elif isinstance(doc, list):
+            items = doc
+        else:
+            raise ExpectationError(f"{source}: neither an event list nor a measurements document")
+        for item in items:
+            values = {str(k): bytes.fromhex(v["expected"]) for k, v in item["measurements"].items()}
+            entries.append((str(item["measurement_id"]), str(item["attestation_type"]), values))
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ExpectationError(f"{source}: malformed measurements document ({e})") from e
+    return entries
+
+
+def check_values(entries: Sequence[tuple[str, str, dict[str, bytes]]], log: EventLog) -> list[ValueCheck]:
+    """Compare each variant's values with the log: dcap-tdx keys 1..4 = RTMR0..3 of a CCEL, azure-tdx keys
+    = PCR numbers of a TPM log (bank from the value's length). MRTD (key 0) is not in any log."""
+    out: list[ValueCheck] = []
+    replayed: dict[Bank, dict[Register, bytes]] = {b: log.replay(b) for b in log.banks}
+    for ident, kind, values in entries:
+        for key, value in sorted(values.items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else -1):
+            register: Register | None = None
+            actual = None
+            if kind == "dcap-tdx" and log.kind is LogKind.CCEL and key in ("1", "2", "3", "4"):
+                register = Register(RegisterKind.RTMR, int(key) - 1)
+                actual = replayed[Bank.SHA384][register]
+            elif kind != "dcap-tdx" and log.kind is LogKind.TPM and key.isdigit() and int(key) < 24:
+                register = Register(RegisterKind.PCR, int(key))
+                bank = next((b for b in log.banks if b.digest_size == len(value)), None)
+                actual = replayed[bank][register] if bank is not None else None
+            out.append(ValueCheck(measurement_id=ident, key=key, register=register, expected=value, actual=actual))
+    return out

@@ -186,3 +186,30 @@ def test_legacy_separator_moves_out_of_rtmr1(uki: bytes) -> None:
     seps = [[e for e in p.events if e.event_type == EventType.EV_SEPARATOR] for p in (new, old)]
     assert [e.register for e in seps[0]] == [rtmr(1)] and seps[1] == []
     assert new.rtmrs()[rtmr(2)] == old.rtmrs()[rtmr(2)] and new.rtmrs()[rtmr(1)] != old.rtmrs()[rtmr(1)]
+
+
+def test_expect_measurement_values(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ccel = EVENTLOGS / "ccel" / "cos-113-intel-tdx.bin"
+    values = parse_event_log(ccel.read_bytes()).replay(Bank.SHA384)
+    good = {str(r.index + 1): {"expected": v.hex()} for r, v in values.items()}
+    bad = {**good, "2": {"expected": "11" * 48}, "0": {"expected": "00" * 48}}
+    doc = [{"measurement_id": "bad", "attestation_type": "dcap-tdx", "measurements": bad},
+           {"measurement_id": "good", "attestation_type": "dcap-tdx", "measurements": good}]
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(doc))
+    assert replay_main([str(ccel), "--expect", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "matching variants: good" in out and "bad [2] RTMR1: DIFFERS" in out and "[0] -: not in log" in out
+    path.write_text(json.dumps(doc[:1]))
+    assert replay_main([str(ccel), "--expect", str(path), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert [v["ok"] for v in report["values"]] == [None, True, False, True, True]
+
+    tpm = EVENTLOGS / "tpm" / "ubuntu-2104-no-secure-boot.bin"
+    pcrs = parse_event_log(tpm.read_bytes()).replay(Bank.SHA256)
+    mb = {"measurements": {str(i): {"expected": pcrs[pcr(i)].hex()} for i in (4, 9, 11)}}
+    path.write_text(json.dumps(mb))
+    assert replay_main([str(tpm), "--expect", str(path)]) == 0
+    path.write_text(json.dumps({"something": 1}))
+    with pytest.raises(MeasureError):
+        replay_main([str(tpm), "--expect", str(path)])
