@@ -17,6 +17,7 @@ import shlex
 from dataclasses import dataclass
 
 from .rootfs import canonical
+from .scripts import logical_lines
 from .tree import Kind, Tree
 
 log = logging.getLogger(__name__)
@@ -34,14 +35,10 @@ class Candidate:
     package: str
 
 
-def _join_continuations(script: str) -> str:
-    return re.sub(r"\\\n\s*", " ", script)
-
-
 def parse_script(script: str, package: str) -> list[Candidate]:
     """Every ``update-alternatives --install`` call in a maintainer script."""
     out: list[Candidate] = []
-    for match in _CALL.finditer(_join_continuations(script)):
+    for match in _CALL.finditer(logical_lines(script)):
         text = match.group(0)
         if "$" in text or "`" in text:
             log.warning("%s: skipping an update-alternatives call that uses shell variables: %s", package, text)

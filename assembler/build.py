@@ -20,11 +20,10 @@ import debfetch
 import uki
 from debfetch.lockfile import Lock
 from gpt import disk as gpt_disk
-from gpt import tar as gpt_tar
 
 from . import __version__, depmod, kmod, scripts
 from . import configure as cfg
-from .accounts import configure_accounts
+from .accounts import Accounts, configure_accounts
 from .alternatives import Candidate, apply_alternatives, parse_script
 from .deb import DebPackage, read_deb
 from .errors import BuildError, RecipeError
@@ -33,7 +32,7 @@ from .output import dumps, sha256sums, staged_directory, write_atomic
 from .recipe import Recipe
 from .rootfs import install_order, unpack
 from .tree import Kind, Tree
-from .units import add_wants, enable, mask, set_default_target
+from .units import add_wants, enable, find_unit, mask, set_default_target
 
 log = logging.getLogger(__name__)
 
@@ -100,11 +99,10 @@ def load_or_lock(recipe: Recipe, *, mirrors: Sequence[str], offline: bool) -> tu
     path = recipe.lock_path
     if path.exists():
         data = path.read_bytes()
-        lock = Lock.from_json(data)
-        locked = {x.name for x in lock.packages}
-        missing = [p for p in recipe.all_packages if p.split("=")[0].split("/")[0] not in locked]
-        if missing:
-            raise RecipeError(f"the lock does not cover {', '.join(missing)}", where=str(path),
+        lock = Lock.from_json(data, where=str(path))
+        stale = stale_lock_reasons(recipe, lock)
+        if stale:
+            raise RecipeError(f"the lock does not match the recipe: {'; '.join(stale)}", where=str(path),
                               hint=f"run: python -m assembler lock {recipe.path} --update")
         return lock, data
     if offline:
@@ -114,6 +112,29 @@ def load_or_lock(recipe: Recipe, *, mirrors: Sequence[str], offline: bool) -> tu
     write_atomic(path, data)
     log.info("wrote %s (%d packages)", path, len(lock.packages))
     return lock, data
+
+
+def stale_lock_reasons(recipe: Recipe, lock: Lock) -> list[str]:
+    """Why ``lock`` was not resolved from this recipe's inputs (empty when it was)."""
+    reasons = []
+    requested = {p.name for p in lock.packages if p.reason == "requested"}
+    wanted = {p.split("=")[0].split("/")[0] for p in recipe.all_packages}
+    if wanted - requested:
+        reasons.append(f"not locked: {', '.join(sorted(wanted - requested))}")
+    if requested - wanted:
+        reasons.append(f"no longer in the recipe: {', '.join(sorted(requested - wanted))}")
+    suites = [s.suite for s in lock.sources]
+    if suites != list(recipe.suites):
+        reasons.append(f"suites {suites} != {list(recipe.suites)}")
+    snapshots = {s.snapshot or "" for s in lock.sources}
+    if snapshots != {recipe.snapshot}:
+        reasons.append(f"snapshot {', '.join(sorted(snapshots))} != {recipe.snapshot or 'none'}")
+    has_essential = any(p.reason == "essential" for p in lock.packages)
+    if has_essential != (recipe.base in ("essential", "required")):
+        reasons.append(f"base {recipe.base} does not match the locked seed set")
+    if lock.source_date_epoch != recipe.source_date_epoch:
+        reasons.append(f"source_date_epoch {lock.source_date_epoch} != {recipe.source_date_epoch}")
+    return reasons
 
 
 def read_packages(paths: Sequence[tuple[str, Path]]) -> list[DebPackage]:
@@ -130,7 +151,15 @@ def read_packages(paths: Sequence[tuple[str, Path]]) -> list[DebPackage]:
 # kernel and stub
 
 
-def take_kernel(tree: Tree, *, epoch: int) -> Kernel:
+def min_ram_mib(unpacked: int, compressed: int) -> int:
+    """RAM a boot needs (spec ramroot-boot.md "Memory floor"): the kernel caps the initramfs tmpfs at
+    half of its memory, and the compressed image is in RAM too while it unpacks. Rounded up to
+    256 MiB, with a 512 MiB floor (the stub cannot decompress the kernel below that)."""
+    need = 2 * unpacked + compressed + (128 << 20)
+    return max(512, -(-need // (256 << 20)) * 256)
+
+
+def take_kernel(tree: Tree) -> Kernel:
     """Take the bzImage out of /boot and drop the rest of the /boot payload (spec ramroot §3)."""
     images = [p for p in tree.listdir("boot") if p.startswith("vmlinuz-")]
     if len(images) != 1:
@@ -196,14 +225,20 @@ def alternatives_of(packages: Sequence[DebPackage]) -> list[Candidate]:
     return out
 
 
-def configure_tree(tree: Tree, recipe: Recipe, packages: Sequence[DebPackage]) -> tuple[bytes, object]:
-    """All declarative configuration, in a fixed order. Returns (os-release bytes, accounts)."""
+def configure_tree(tree: Tree, recipe: Recipe, packages: Sequence[DebPackage]) -> tuple[bytes, Accounts]:
+    """All declarative configuration, in a fixed order. Returns (os-release bytes, accounts).
+
+    Removal comes before the steps that create links (alternatives, shells, certificates), so that
+    nothing they make can point at a removed file.
+    """
     epoch = recipe.source_date_epoch
     with step("Configuring the tree"):
-        cfg.base_files_defaults(tree, epoch=epoch)
         effects = scripts.collect(install_order(packages))
         scripts.apply_files(tree, effects, epoch=epoch)
+        cfg.base_files_defaults(tree, epoch=epoch)
         cfg.extra_trees(tree, recipe.extra_trees, recipe.modes, epoch=epoch)
+        with step("Removing documentation and volatile files"):
+            log.debug("removed %d paths", cfg.remove(tree, (*cfg.ALWAYS_REMOVE, *recipe.remove)))
         accounts = configure_accounts(tree, users=recipe.users, groups=recipe.groups, epoch=epoch,
                                       system_users=effects.users)
         apply_alternatives(tree, alternatives_of(packages), epoch=epoch)
@@ -211,6 +246,8 @@ def configure_tree(tree: Tree, recipe: Recipe, packages: Sequence[DebPackage]) -
         os_release = cfg.identity(tree, recipe, epoch=epoch)
         cfg.devices(tree, epoch=epoch)
         cfg.init(tree, recipe, epoch=epoch)
+        if recipe.package_defaults:
+            enable(tree, [u for u in effects.enables if find_unit(tree, u) is not None], epoch=epoch)
         enable(tree, recipe.enable, epoch=epoch)
         for target, units in recipe.wants.items():
             add_wants(tree, target, units, epoch=epoch)
@@ -221,9 +258,6 @@ def configure_tree(tree: Tree, recipe: Recipe, packages: Sequence[DebPackage]) -
         cfg.dpkg_database(tree, packages, epoch=epoch)
         scripts.apply_overrides(tree, effects, epoch=epoch)
         cfg.updated_stamps(tree, epoch=epoch)
-    with step("Removing documentation and volatile files"):
-        n = cfg.remove(tree, (*cfg.ALWAYS_REMOVE, *recipe.remove))
-        log.debug("removed %d paths", n)
     tree.clamp_mtimes(epoch)
     return os_release, accounts
 
@@ -239,12 +273,15 @@ def build_image(recipe: Recipe, *, mirrors: Sequence[str], offline: bool = False
     stub = stub_from(all_pkgs, recipe.stub_package)
     image_pkgs = [p for p in all_pkgs if p.name != recipe.stub_package or p.name in recipe.packages]
     with step(f"Unpacking {len(image_pkgs)} packages"):
-        tree = unpack(image_pkgs)
-    kernel = take_kernel(tree, epoch=recipe.source_date_epoch)
+        tree = unpack(image_pkgs, epoch=recipe.source_date_epoch)
+    kernel = take_kernel(tree)
     kernel_modules(tree, recipe, kernel.version, kmod_version=kmod_major(image_pkgs))
     os_release, accounts = configure_tree(tree, recipe, image_pkgs)
     with step(f"Packing {len(tree)} entries into the initrd"):
-        initrd = pack(tree, accounts)  # type: ignore[arg-type]
+        initrd = pack(tree, accounts, epoch=recipe.source_date_epoch)
+    log.info("initrd: %d entries, %.1f MiB unpacked, %.1f MiB compressed; the rootfs tmpfs holds at most half "
+             "of RAM, so boot with at least %d MiB", initrd.entries, initrd.cpio_size / 2**20,
+             len(initrd.compressed) / 2**20, min_ram_mib(initrd.cpio_size, len(initrd.compressed)))
     cmdline = " ".join(recipe.cmdline)
     with step("Assembling the UKI"):
         try:
@@ -270,10 +307,11 @@ def manifest(image: Image, outputs: dict[str, str]) -> dict[str, object]:
                      for p in image.lock.packages],
         "kernel": {"version": image.kernel_version, "cmdline": image.cmdline},
         "initrd": {"files": image.files, "cpio_sha256": image.cpio_sha256, "cpio_size": image.cpio_size,
-                   "zstd_sha256": image.initrd_sha256},
+                   "zstd_sha256": image.initrd_sha256,
+                   "min_ram_mib": min_ram_mib(image.cpio_size, len(image.uki))},
         "uki": {"sha256": hashlib.sha256(image.uki).hexdigest(), "size": len(image.uki)},
         "outputs": outputs,
-        "compressors": {**library_versions(), "zlib-gzip": gpt_tar.zlib_version()},
+        "compressors": library_versions(),
     }
 
 

@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import debfetch
-from debfetch.errors import DebfetchError
+from debfetch.errors import DebfetchError, FormatError, LockfileError, UnknownPackage, Unsatisfiable
 from debfetch.mirrors import default_mirrors
 from uki.errors import UkiError
 
-from .errors import AssemblerError
+from .errors import AssemblerError, RecipeError
 from .recipe import load
 
 log = logging.getLogger("assembler")
@@ -118,7 +118,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
 
     recipe = load(args.recipe, profiles=args.profile)
     if recipe.lock_path.exists() and not args.update:
-        raise AssemblerError("lockfile exists", where=str(recipe.lock_path), hint="pass --update to re-resolve")
+        raise RecipeError("lockfile exists", where=str(recipe.lock_path), hint="pass --update to re-resolve")
     lock = lock_recipe(recipe, mirrors=_mirrors(args, recipe.mirrors))
     write_atomic(recipe.lock_path, lock.to_json().encode())
     print(f"{recipe.lock_path}: {len(lock.packages)} packages")
@@ -181,18 +181,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         msg = str(e)
         print(f"error: {msg}" + (f" (hint: {hint})" if hint and hint not in msg else ""), file=sys.stderr)
         return _exit_code(e)
+    except OSError as e:
+        if debug:
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2 if isinstance(e, (FileNotFoundError, IsADirectoryError, NotADirectoryError)) else 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
 
 
 def _exit_code(e: Exception) -> int:
-    """2 for bad input (recipe, names, unsatisfiable, malformed files), 1 for a failed build."""
-    code = getattr(e, "exit_code", None)
-    if isinstance(code, int):
-        return code
-    bad_input = ("UnknownPackage", "Unsatisfiable", "LockfileError", "RecipeError")
-    return 2 if type(e).__name__ in bad_input else 1
+    """2 for bad input (recipe, package names, unsatisfiable relations, malformed files), 1 for a
+    build that failed for another reason (network, integrity of downloads, disk)."""
+    if isinstance(e, AssemblerError):
+        return e.exit_code
+    if isinstance(e, (UnknownPackage, Unsatisfiable, LockfileError, FormatError)):
+        return 2
+    if isinstance(e, UkiError):
+        return 2  # a malformed PE, stub or kernel given by the user
+    return 1
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import posixpath
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -45,10 +46,32 @@ def base_files_defaults(tree: Tree, *, epoch: int) -> None:
         entry = tree.get(src)
         if entry is not None and entry.kind is Kind.FILE and dst not in tree:
             tree.write(dst, entry.data, mode=entry.mode, mtime=epoch)
-    for d in ("mnt", "srv", "opt", "media", "root", "home", "tmp", "run", "proc", "sys", "dev", "var/tmp",
-              "usr/local/bin", "usr/local/sbin", "usr/local/lib", "usr/local/share", "usr/local/include",
-              "usr/local/src", "var/log", "var/lib", "var/cache", "var/spool"):
+    for d in ("mnt", "srv", "opt", "etc/opt", "var/opt", "media", "root", "home", "tmp", "run", "proc", "sys",
+              "dev", "var/tmp", "usr/local/bin", "usr/local/sbin", "usr/local/lib", "usr/local/share",
+              "usr/local/share/man", "usr/local/include", "usr/local/src", "usr/local/etc", "usr/local/games",
+              "usr/local/libexec", "var/log", "var/lib", "var/cache", "var/spool"):
         tree.mkdirs(d, mtime=epoch)
+    if "usr/local/man" not in tree:
+        tree.symlink("usr/local/man", "share/man", mtime=epoch)
+    # base-files migrate_directory: /var/run and /var/lock become links into the /run tmpfs
+    for path, target in (("var/run", "/run"), ("var/lock", "/run/lock")):
+        existing = tree.get(path)
+        if existing is None or existing.kind is Kind.DIR:
+            tree.remove(path)
+            tree.symlink(path, target, mtime=epoch)
+    if "etc/dpkg/origins/debian" in tree and "etc/dpkg/origins/default" not in tree:
+        tree.symlink("etc/dpkg/origins/default", "debian", mtime=epoch)
+    # base-passwd: empty subordinate id files (rootless container runtimes read them)
+    for name in ("etc/subuid", "etc/subgid"):
+        if name not in tree:
+            tree.write(name, b"", mtime=epoch)
+    # libpam-modules: /etc/environment and /etc/security/opasswd (0600); kmod: an empty /etc/modules
+    if "usr/lib/x86_64-linux-gnu/security/pam_env.so" in tree and "etc/environment" not in tree:
+        tree.write("etc/environment", b"", mtime=epoch)
+    if "etc/security" in tree and "etc/security/opasswd" not in tree:
+        tree.write("etc/security/opasswd", b"", mode=0o600, mtime=epoch)
+    if "usr/bin/kmod" in tree and "etc/modules" not in tree:
+        tree.write("etc/modules", b"", mtime=epoch)
     tree.replace("tmp", mode=0o1777)
     tree.replace("var/tmp", mode=0o1777)
     tree.replace("root", mode=0o700)
@@ -57,9 +80,6 @@ def base_files_defaults(tree: Tree, *, epoch: int) -> None:
         tree.replace("var/mail", mode=0o2775, group="mail")
     if "var/spool/mail" not in tree:
         tree.symlink("var/spool/mail", "../mail", mtime=epoch)
-    if "run/lock" not in tree:
-        tree.mkdirs("run/lock", mtime=epoch)
-        tree.replace("run/lock", mode=0o1777)
     for name, mode in (("wtmp", 0o664), ("lastlog", 0o664), ("btmp", 0o660)):
         if f"var/log/{name}" not in tree:
             tree.write(f"var/log/{name}", b"", mode=mode, group="utmp", mtime=epoch)
@@ -70,8 +90,16 @@ def base_files_defaults(tree: Tree, *, epoch: int) -> None:
         tree.write("etc/locale.conf", b"LANG=C.UTF-8\n", mtime=epoch)
 
 
+NOT_SHELLS = ("/usr/sbin/nologin", "/sbin/nologin", "/bin/false", "/usr/bin/false")
+
+
 def shells(tree: Tree, extra: Iterable[str], *, epoch: int) -> None:
-    """debianutils' update-shells: its list plus shells.d, byte-sorted after the header."""
+    """debianutils' update-shells: its list plus shells.d, each also under its real directory.
+
+    update-shells adds ``dpkg-realpath(dirname)/basename`` for every entry, so ``/bin/sh`` brings
+    ``/usr/bin/sh`` on a merged-/usr system. ``extra`` are the recipe users' login shells (as
+    flashbots' postinst appends searchersh); nologin and false are never login shells.
+    """
     base = tree.get("usr/share/debianutils/shells")
     lines: list[str] = []
     if base is not None:
@@ -79,12 +107,16 @@ def shells(tree: Tree, extra: Iterable[str], *, epoch: int) -> None:
     for name in tree.listdir("usr/share/debianutils/shells.d"):
         lines += [ln for ln in tree[f"usr/share/debianutils/shells.d/{name}"].data.decode().splitlines()
                   if ln and not ln.startswith("#")]
-    lines += list(extra)
-    present = []
+    lines += [s for s in extra if s not in NOT_SHELLS]
+    present: list[str] = []
     for shell in dict.fromkeys(lines):
-        if tree.resolve(shell) is not None:
-            present.append(shell)
-            # update-shells also lists the /usr-merged twin of /bin shells
+        if tree.resolve(shell) is None:
+            continue
+        present.append(shell)
+        real_dir = tree.resolve(posixpath.dirname(shell))
+        if real_dir is not None:
+            present.append("/" + posixpath.join(real_dir, posixpath.basename(shell)))
+    present = list(dict.fromkeys(present))
     header = "# /etc/shells: valid login shells\n"
     tree.write("etc/shells", (header + "".join(f"{s}\n" for s in sorted(present, key=str.encode))).encode(),
                mtime=epoch)

@@ -8,6 +8,8 @@ only on the cpio and the pinned libzstd (whose version the manifest records).
 
 from __future__ import annotations
 
+import hashlib
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -28,8 +30,8 @@ class Initrd:
     entries: int
 
 
-def cpio_entries(tree: Tree, accounts: Accounts) -> Iterator[CpioEntry]:
-    yield CpioEntry(name=b".", mode=0o40755)
+def cpio_entries(tree: Tree, accounts: Accounts, *, epoch: int) -> Iterator[CpioEntry]:
+    yield CpioEntry(name=b".", mode=0o40755, mtime=epoch)
     for path, e in tree.items():
         data = e.data if e.kind is Kind.FILE else e.target.encode("utf-8", "surrogateescape")
         yield CpioEntry(
@@ -44,22 +46,17 @@ def compress(raw: bytes, level: int = ZSTD_LEVEL) -> bytes:
     return cctx.compress(raw)
 
 
-def pack(tree: Tree, accounts: Accounts, *, level: int = ZSTD_LEVEL) -> Initrd:
-    import hashlib
-
-    raw = b"".join(iter_newc(cpio_entries(tree, accounts)))
+def pack(tree: Tree, accounts: Accounts, *, epoch: int, level: int = ZSTD_LEVEL) -> Initrd:
+    raw = b"".join(iter_newc(cpio_entries(tree, accounts, epoch=epoch)))
     return Initrd(cpio_sha256=hashlib.sha256(raw).hexdigest(), cpio_size=len(raw), compressed=compress(raw, level),
                   entries=len(tree) + 1)
 
 
 def library_versions() -> dict[str, str]:
-    """Versions of the compressor libraries that produced the bytes (recorded in the manifest)."""
-    import lzma
-    import zlib
-
+    """Versions of the compressor libraries whose output is in the image (recorded in the manifest):
+    libzstd for the initrd; zlib for the GCP tar.gz."""
     return {
-        "zstd": zstandard.ZSTD_VERSION and ".".join(map(str, zstandard.ZSTD_VERSION)),
+        "libzstd": ".".join(map(str, zstandard.ZSTD_VERSION)),
         "python-zstandard": zstandard.__version__,
         "zlib": zlib.ZLIB_RUNTIME_VERSION,
-        "liblzma": str(getattr(lzma, "__version__", "")) or "stdlib",
     }

@@ -76,6 +76,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("kernel.load", "list[str]", [], "modules loaded at boot (/etc/modules-load.d/<id>.conf)"),
     Setting("uki.stub", "str", "systemd-boot-efi", "package whose linuxx64.efi.stub is used"),
     Setting("systemd.default_target", "str", "", "default.target symlink", _units),
+    Setting("systemd.package_defaults", "bool", True,
+            "also enable what the packages' postinsts enable on a fresh install (deb-systemd-helper enable)"),
     Setting("systemd.enable", "list[str]", [], "units enabled through their [Install] section", _units),
     Setting("systemd.mask", "list[str]", [], "units masked (symlink to /dev/null)", _units),
     Setting("systemd.wants", "table[list]", {}, "target -> units added as its wants (systemctl add-wants)"),
@@ -137,6 +139,7 @@ class Recipe:
     modules_load: tuple[str, ...]
     stub_package: str
     default_target: str
+    package_defaults: bool
     enable: tuple[str, ...]
     mask: tuple[str, ...]
     wants: Mapping[str, tuple[str, ...]]
@@ -296,6 +299,8 @@ def load(path: Path, *, profiles: Sequence[str] = ()) -> Recipe:
     path = Path(path)
     merged, files = _load_merged(path, ())
     available = merged.get("profile", {})
+    if not isinstance(available, dict) or not all(isinstance(v, dict) for v in available.values()):
+        raise RecipeError("'profile' must hold tables: [profile.NAME]", where=str(path))
     for name in profiles:
         if name not in available:
             raise RecipeError(f"unknown profile '{name}'", where=str(path),
@@ -343,6 +348,7 @@ def load(path: Path, *, profiles: Sequence[str] = ()) -> Recipe:
         kernel_package=_get(merged, "kernel.package"), cmdline=tuple(_get(merged, "kernel.cmdline")),
         modules=tuple(_get(merged, "kernel.modules")), modules_load=tuple(_get(merged, "kernel.load")),
         stub_package=_get(merged, "uki.stub"), default_target=_get(merged, "systemd.default_target"),
+        package_defaults=_get(merged, "systemd.package_defaults"),
         enable=tuple(dict.fromkeys(_get(merged, "systemd.enable"))),
         mask=tuple(dict.fromkeys(_get(merged, "systemd.mask"))),
         wants=MappingProxyType(wants), extra_trees=extra, modes=MappingProxyType(modes),

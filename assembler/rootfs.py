@@ -57,7 +57,7 @@ def install_order(packages: Sequence[DebPackage]) -> list[DebPackage]:
     return sorted(packages, key=lambda p: (not p.essential, p.name))
 
 
-def unpack(packages: Sequence[DebPackage], *, arch: str = "amd64") -> Tree:
+def unpack(packages: Sequence[DebPackage], *, arch: str = "amd64", epoch: int = 0) -> Tree:
     """Unpack every package's data into a new tree, in :func:`install_order`."""
     if arch != "amd64":
         raise TreeError(f"architecture {arch} is not supported yet (amd64 only)")
@@ -66,6 +66,7 @@ def unpack(packages: Sequence[DebPackage], *, arch: str = "amd64") -> Tree:
     owner: dict[str, str] = {}  # canonical path -> package
     shipped_as: dict[str, tuple[str, str]] = {}  # canonical path -> (package, shipped path)
     replaces = {p.name: _replaced_names(p) for p in packages}
+    multi_arch_same = {p.name for p in packages if p.control.get("Multi-Arch") == "same"}
     ordered = install_order(packages)
     for pkg in ordered:
         for m in pkg.members:
@@ -73,16 +74,16 @@ def unpack(packages: Sequence[DebPackage], *, arch: str = "amd64") -> Tree:
                 continue  # the alias links are ours
             path = canonical(m.path, aliases)
             prev_ship = shipped_as.get(path)
-            if prev_ship and prev_ship[0] == pkg.name and prev_ship[1] != m.path and m.kind is not Kind.DIR:
-                raise TreeError(f"{pkg.name} ships both /{prev_ship[1]} and /{m.path}, which are the same "
-                                f"file under merged /usr", hint="DEP-17 file loss")
+            if prev_ship and prev_ship[1] != m.path and m.kind is not Kind.DIR:
+                raise TreeError(f"/{prev_ship[1]} ({prev_ship[0]}) and /{m.path} ({pkg.name}) are the same file "
+                                f"under merged /usr", hint="DEP-17 file loss: drop one of the packages")
             shipped_as.setdefault(path, (pkg.name, m.path))
-            _put(tree, owner, replaces, pkg, m, path, aliases)
+            _put(tree, owner, replaces, pkg, m, path, aliases, multi_arch_same)
     for name, dest in sorted(aliases.items()):
-        tree.symlink(name, dest)
+        tree.symlink(name, dest, mtime=epoch)
     for name, dest in sorted(OPTIONAL_ALIASES.items()):
         if dest in tree:
-            tree.symlink(name, dest)
+            tree.symlink(name, dest, mtime=epoch)
     return tree
 
 
@@ -94,7 +95,7 @@ def _entry(pkg: DebPackage, m: Member, path: str, aliases: dict[str, str]) -> En
 
 
 def _put(tree: Tree, owner: dict[str, str], replaces: dict[str, set[str]], pkg: DebPackage, m: Member,
-         path: str, aliases: dict[str, str]) -> None:
+         path: str, aliases: dict[str, str], multi_arch_same: set[str]) -> None:
     new = _entry(pkg, m, path, aliases)
     old = tree.get(path)
     if old is None:
@@ -114,8 +115,8 @@ def _put(tree: Tree, owner: dict[str, str], replaces: dict[str, set[str]], pkg: 
         raise TreeError(f"/{path} is a {old.kind} in {owner.get(path, '?')} but a {new.kind} in {pkg.name}")
     same = (old.kind, old.mode, old.data, old.target) == (new.kind, new.mode, new.data, new.target)
     prev = owner.get(path, "?")
-    if same:
-        return  # identical content from two packages: nothing to decide
+    if same and prev in multi_arch_same and pkg.name in multi_arch_same:
+        return  # Multi-Arch: same packages may share identical files (dpkg's refcounting)
     if pkg.name in replaces.get(prev, set()):
         log.debug("/%s: %s replaces %s, so it keeps the file", path, prev, pkg.name)
         return

@@ -72,6 +72,7 @@ class Effects:
     copies: tuple[Copy, ...] = ()
     overrides: tuple[StatOverride, ...] = ()
     links: tuple[Symlink, ...] = ()
+    enables: tuple[str, ...] = ()  # units the postinst enables on a fresh install
     unsupported: tuple[str, ...] = field(default=())  # what we saw and cannot reproduce
 
 
@@ -95,10 +96,33 @@ KNOWN_EFFECTS: Mapping[str, Effects] = {
 }
 
 _LINE = re.compile(r"^\s*(adduser|addgroup|ucf|dpkg-statoverride)\s[^\n;|&]*", re.M)
+# debhelper's snippet ("was-enabled defaults to true, so new installations run enable") and
+# plain `systemctl [--root=...] enable UNIT` calls, as in systemd's own postinst.
+_ENABLE = re.compile(r"^\s*(?:deb-systemd-helper|systemctl)\s+(?:--\S+\s+)*enable\s+([^\n;|&>]*)", re.M)
+_DPKG_ROOT = re.compile(r"\$\{DPKG_ROOT:\+[^}]*\}")
 
 
-def _logical_lines(script: str) -> str:
+def logical_lines(script: str) -> str:
+    """Join backslash-continued lines, as the shell reads them."""
     return re.sub(r"\\\n\s*", " ", script)
+
+
+def _enabled_units(text: str) -> list[str]:
+    """Units a fresh install enables. dh_installsystemd --no-enable wraps its enable call in
+    ``if deb-systemd-helper debian-installed 'X'`` (true only on upgrades): those are left out."""
+    upgrade_only = set(re.findall(r"deb-systemd-helper\s+debian-installed\s+'([^']+)'", text))
+    units: list[str] = []
+    for m in _ENABLE.finditer(_DPKG_ROOT.sub("", text)):
+        args = m.group(1)
+        if "$" in args or "`" in args:
+            continue
+        try:
+            words = shlex.split(args)
+        except ValueError:
+            continue
+        units += [w for w in words if not w.startswith("-") and re.fullmatch(r"[\w@.:\\-]+\.[a-z]+", w)
+                  and w not in upgrade_only]
+    return units
 
 
 def _parse_adduser(words: list[str], package: str) -> SystemUser | None:
@@ -136,11 +160,15 @@ def parse_package(pkg: DebPackage) -> Effects:
     users: list[SystemUser] = []
     copies: list[Copy] = []
     overrides: list[StatOverride] = []
+    enables: list[str] = []
     for script_name in ("preinst", "postinst"):
         raw = pkg.control_files.get(script_name)
         if not raw:
             continue
-        for m in _LINE.finditer(_logical_lines(raw.decode("utf-8", "replace"))):
+        text = logical_lines(raw.decode("utf-8", "replace"))
+        if script_name == "postinst":
+            enables += _enabled_units(text)
+        for m in _LINE.finditer(text):
             text = m.group(0).strip()
             if "$" in text or "`" in text:
                 log.debug("%s %s: not evaluating %r (shell variables)", pkg.name, script_name, text)
@@ -164,7 +192,8 @@ def parse_package(pkg: DebPackage) -> Effects:
                                                   mode=int(rest[2], 8)))
     table = KNOWN_EFFECTS.get(pkg.name, Effects())
     return Effects(users=(*users, *table.users), copies=(*copies, *table.copies),
-                   overrides=(*overrides, *table.overrides), links=table.links, unsupported=table.unsupported)
+                   overrides=(*overrides, *table.overrides), links=table.links,
+                   enables=tuple(dict.fromkeys(enables)), unsupported=table.unsupported)
 
 
 def collect(packages: Iterable[DebPackage]) -> Effects:
@@ -178,6 +207,7 @@ def collect(packages: Iterable[DebPackage]) -> Effects:
                    copies=uniq([c for p in parts for c in p.copies]),  # type: ignore[arg-type]
                    overrides=uniq([o for p in parts for o in p.overrides]),  # type: ignore[arg-type]
                    links=uniq([s for p in parts for s in p.links]),  # type: ignore[arg-type]
+                   enables=uniq([u for p in parts for u in p.enables]),  # type: ignore[arg-type]
                    unsupported=uniq([u for p in parts for u in p.unsupported]))  # type: ignore[arg-type]
 
 

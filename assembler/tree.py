@@ -138,6 +138,9 @@ class Tree:
             raise TreeError("cannot replace the root directory")
         if parents:
             self.mkdirs(posixpath.dirname(p), mtime=mtime)
+        old = self._entries.get(p)
+        if old is not None and old.kind is Kind.DIR and entry.kind is not Kind.DIR and self.listdir(p):
+            raise TreeError(f"cannot replace the non-empty directory /{p} with a {entry.kind}")
         self._entries[p] = entry
 
     def mkdirs(self, path: str, *, mode: int = 0o755, mtime: int = 0) -> None:

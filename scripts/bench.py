@@ -65,8 +65,8 @@ def main() -> int:
     paths = debfetch.fetch(lock, mirrors=mirrors)
     packages = pipeline.read_packages([(pk.name, paths[pk.sha256]) for pk in lock.packages])
     image_pkgs = [pk for pk in packages if pk.name != recipe.stub_package or pk.name in recipe.packages]
-    tree = pipeline.unpack(image_pkgs)
-    kernel = pipeline.take_kernel(tree, epoch=recipe.source_date_epoch)
+    tree = pipeline.unpack(image_pkgs, epoch=recipe.source_date_epoch)
+    kernel = pipeline.take_kernel(tree)
     base = f"usr/lib/modules/{kernel.version}"
     module_files = {q[len(base) + 1:]: e.data for q, e in tree.items()
                     if q.startswith(base + "/") and e.kind is Kind.FILE}
@@ -77,8 +77,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work = Path(tmp)
         # initrd
-        initrd = pack(tree, accounts)  # type: ignore[arg-type]
-        ours = best(lambda: pack(tree, accounts), args.repeat)  # type: ignore[arg-type]
+        initrd = pack(tree, accounts, epoch=recipe.source_date_epoch)
+        ours = best(lambda: pack(tree, accounts, epoch=recipe.source_date_epoch), args.repeat)
         if shutil.which("cpio") and shutil.which("zstd"):
             import zstandard
 

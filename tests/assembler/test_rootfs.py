@@ -38,13 +38,22 @@ def test_collisions_and_replaces() -> None:
     two_r = _pkg("two", [{"name": "./usr/bin/x", "data": b"2"}], control={"Replaces": "one (<< 2)"})
     assert unpack([one, two_r])["usr/bin/x"].data == b"2"  # type: ignore[list-item]
     same = _pkg("two", [{"name": "./usr/bin/x", "data": b"1"}])
-    assert unpack([one, same])["usr/bin/x"].data == b"1"  # type: ignore[list-item]
+    with pytest.raises(TreeError, match="shipped by both"):  # dpkg refuses identical files too
+        unpack([one, same])  # type: ignore[list-item]
+    ma = {"Multi-Arch": "same"}
+    one_ma = _pkg("one", [{"name": "./usr/share/x", "data": b"1"}], control=ma)
+    two_ma = _pkg("two", [{"name": "./usr/share/x", "data": b"1"}], control=ma)
+    assert unpack([one_ma, two_ma])["usr/share/x"].data == b"1"  # type: ignore[list-item]
 
 
 def test_dep17_file_loss_is_refused() -> None:
     p = _pkg("p", [{"name": "./bin/x", "data": b"1"}, {"name": "./usr/bin/x", "data": b"2"}])
     with pytest.raises(TreeError, match="same file under merged /usr"):
         unpack([p])  # type: ignore[list-item]
+    a = _pkg("a", [{"name": "./bin/y", "data": b"1"}])
+    b = _pkg("b", [{"name": "./usr/bin/y", "data": b"1"}])
+    with pytest.raises(TreeError, match=r"/bin/y \(a\) and /usr/bin/y \(b\)"):
+        unpack([a, b])  # type: ignore[list-item]
 
 
 def _base_tree() -> Tree:

@@ -71,3 +71,70 @@ def test_bob_raw_disk_boots_from_its_esp(bob_build: Path, tmp_path: Path) -> Non
                   log_path=tmp_path / "console.log")
     assert result.found, result.console[-4000:]
     assert result.lines("BOB-READY")
+
+
+def _initrd_members(efi: Path) -> dict[str, object]:
+    import stat
+
+    import zstandard
+
+    from assembler.cpio import read_newc
+    from uki.pe import read_pe
+
+    raw = zstandard.ZstdDecompressor().decompressobj().decompress(read_pe(efi.read_bytes()).section_data(".initrd"))
+    members = {m.name.decode("utf-8", "surrogateescape"): m for m in read_newc(raw)}
+    assert all(stat.S_IFMT(m.mode) for m in members.values())
+    return members  # type: ignore[return-value]
+
+
+@pytest.mark.network
+def test_image_tree_is_sound(bob_build: Path) -> None:
+    """No dangling symlinks (outside runtime file systems), /var/run -> /run, ids and modes as Debian's."""
+    import posixpath
+    import stat
+
+    members = _initrd_members(bob_build / "bob.efi")
+
+    def resolve(path: str, depth: int = 0) -> str | None:
+        parts = path.split("/")
+        done: list[str] = []
+        while parts:
+            cur = "/".join([*done, parts.pop(0)])
+            m = members.get(cur)
+            if m is None:
+                return None
+            if stat.S_ISLNK(m.mode):  # type: ignore[attr-defined]
+                if depth > 40:
+                    return None
+                target = m.data.decode()  # type: ignore[attr-defined]
+                base = "" if target.startswith("/") else "/".join(done)
+                joined = posixpath.normpath(posixpath.join("/" + base, target)).lstrip("/")
+                resolved = resolve(joined, depth + 1) if joined else ""
+                if resolved is None:
+                    return None
+                parts = [p for p in resolved.split("/") if p] + parts
+                done = []
+                continue
+            done.append(cur.rsplit("/", 1)[-1])
+        return "/".join(done)
+
+    runtime = ("/run", "/proc", "/sys", "/dev", "/tmp")
+    dangling = []
+    for name, m in members.items():
+        if stat.S_ISLNK(m.mode):  # type: ignore[attr-defined]
+            target = m.data.decode()  # type: ignore[attr-defined]
+            absolute = target if target.startswith("/") else posixpath.normpath(
+                posixpath.join("/" + posixpath.dirname(name), target))
+            if absolute.startswith(runtime) or absolute == "/dev/null":
+                continue
+            if resolve(name) is None:
+                dangling.append(f"{name} -> {target}")
+    assert dangling == []
+    assert members["var/run"].data == b"/run" and members["var/lock"].data == b"/run/lock"  # type: ignore[attr-defined]
+    assert members["init"].mode == 0o100755  # type: ignore[attr-defined]
+    assert members["dev/console"].rdevmajor == 5  # type: ignore[attr-defined]
+    assert members["usr/bin/passwd"].mode == 0o104755  # type: ignore[attr-defined]
+    shells = members["etc/shells"].data.decode().split()  # type: ignore[attr-defined]
+    assert "/bin/sh" in shells and "/usr/bin/sh" in shells and "/usr/sbin/nologin" not in shells
+    assert members["etc/machine-id"].data == b""  # type: ignore[attr-defined]
+    assert all(m.mtime == 0 for m in members.values())  # type: ignore[attr-defined]

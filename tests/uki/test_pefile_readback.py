@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pefile
 
 from tests.uki.pefixtures import make_kernel, make_stub
@@ -25,7 +27,7 @@ def test_section_table_with_pefile() -> None:
     assert sections[".uname"].get_data().rstrip(b"\0") == b"6.12.117+deb13-cloud-amd64"
     align = pe.OPTIONAL_HEADER.SectionAlignment
     ordered = sorted(pe.sections, key=lambda s: s.VirtualAddress)
-    for a, b in zip(ordered, ordered[1:], strict=False):
+    for a, b in itertools.pairwise(ordered):
         assert a.VirtualAddress + a.Misc_VirtualSize <= b.VirtualAddress  # no overlap in memory
         assert b.VirtualAddress % align == 0
         assert b.PointerToRawData % pe.OPTIONAL_HEADER.FileAlignment == 0
