@@ -8,8 +8,10 @@ shape for ``azure`` alone, else the attested-TLS proxy measurements list.
 
 ``replay LOG [--expect EVENTLOG_JSON] [--platform NAME] [--format tpm|ccel] [--events] [--json]``
 parses a TPM ``binary_bios_measurements`` or a TDX CCEL, replays it (PCR0..23 per bank, RTMR0..3),
-and with ``--expect`` prints a per-event diff against our predicted events; exit status 1 when any
-event differs. ``capture-profile`` is ``replay LOG --capture-profile OUT --platform NAME``.
+and with ``--expect`` prints a per-event diff against our predicted events (an ``<id>.eventlog.json``),
+or, given a measurements list / measured-boot output, which variants' register values the log
+reproduces; exit status 1 when any event differs / no variant matches. A platform profile is
+captured with ``replay CCEL --capture-profile OUT --platform NAME``.
 
 Results go to stdout, diagnostics to stderr (logging); errors are :class:`MeasureError` exceptions.
 """

@@ -8,7 +8,8 @@ For every register the expectation covers, the expected and the logged measured 
 * ``missing``: expected but not in the log;
 * ``unexpected``: in the log but not expected (e.g. an option ROM, a failed boot option).
 
-Registers the expectation does not mention are not compared.
+Registers the expectation does not mention are not compared. :func:`check_values` does the coarser
+check of a measurements document (register values per acceptable variant) against the replayed log.
 """
 
 from __future__ import annotations
