@@ -145,7 +145,7 @@ def _apply_sysusers(db: _Db, text: str, where: str) -> None:
             gid = int(ident) if ident.isdigit() else None
             if gid is not None and gid in db.used_gids():
                 gid = None
-            db.add_group(name, gid)
+            db.add_group(name, gid).password = "!*"
         elif kind in ("u", "u!"):
             if name in db.users:
                 continue
@@ -171,6 +171,7 @@ def _apply_sysusers(db: _Db, text: str, where: str) -> None:
                     both = db.free_system_id(want_both=True)
                     uid, gid_ = both, both
                 group = db.add_group(group_name, gid_)
+                group.password = "!*"
             if uid is None:
                 uid = group.gid if group.gid not in db.used_uids() else db.free_system_id(want_both=False)
             db.users[name] = _User(name=name, uid=uid, gid=group.gid, gecos="" if gecos == "-" else gecos,
@@ -292,7 +293,10 @@ def _write(tree: Tree, db: _Db, epoch: int) -> None:
     groups = sorted(db.groups.values(), key=lambda g: (g.gid, g.name))
     lastchg = str(epoch // 86400) if epoch >= 86400 else ""
     passwd = "".join(f"{u.name}:x:{u.uid}:{u.gid}:{u.gecos}:{u.home}:{u.shell}\n" for u in users)
-    shadow = "".join(f"{u.name}:{u.password}:{lastchg}:0:99999:7:::\n" for u in users)
+    # pwconv's defaults (login.defs) for the master and recipe accounts; systemd-sysusers leaves
+    # the aging fields empty for the accounts it creates (their password is "!*").
+    shadow = "".join(f"{u.name}:{u.password}:{lastchg}::::::\n" if u.password == "!*" else
+                     f"{u.name}:{u.password}:{lastchg}:0:99999:7:::\n" for u in users)
     group = "".join(f"{g.name}:x:{g.gid}:{','.join(g.members)}\n" for g in groups)
     gshadow = "".join(f"{g.name}:{g.password}::{','.join(g.members)}\n" for g in groups)
     tree.write("etc/passwd", passwd.encode(), mtime=epoch)

@@ -25,16 +25,12 @@ from collections import Counter
 from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass
 
-from .errors import AssemblerError
+from .errors import CpioError
 
 MAGIC = b"070701"
 HEADER_SIZE = 110
 TRAILER = b"TRAILER!!!"
 _MAX_U32 = 0xFFFFFFFF
-
-
-class CpioError(AssemblerError):
-    """A member cannot be represented in newc, or an archive is malformed."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -21,7 +21,7 @@ from types import MappingProxyType
 import zstandard
 from debian.deb822 import Deb822
 
-from .errors import DebError
+from .errors import DebError, TreeError
 from .tree import Kind, normalize
 
 AR_MAGIC = b"!<arch>\n"
@@ -128,7 +128,10 @@ def _data_members(tf: tarfile.TarFile, where: str) -> tuple[Member, ...]:
     except tarfile.TarError as e:
         raise DebError(f"data.tar is corrupt: {e}", where=where) from e
     for ti in infos:
-        path = normalize(ti.name)
+        try:
+            path = normalize(ti.name)
+        except TreeError as e:
+            raise DebError(f"data.tar member {ti.name!r}: {e.message}", where=where) from e
         if not path:
             continue  # "./" — the root, which we never take from a package
         common = {"path": path, "mode": ti.mode & 0o7777, "user": ti.uname or str(ti.uid),
@@ -176,15 +179,21 @@ def read_deb(blob: bytes, *, where: str = "<deb>") -> DebPackage:
         raise DebError("missing control.tar or data.tar member", where=where)
 
     control_files: dict[str, bytes] = {}
-    with _tar(control_raw, control_name, where) as tf:
-        for ti in tf.getmembers():
-            if ti.isfile():
-                f = tf.extractfile(ti)
-                if f is not None:
-                    control_files[normalize(ti.name)] = f.read()
+    try:
+        with _tar(control_raw, control_name, where) as tf:
+            for ti in tf.getmembers():
+                if ti.isfile():
+                    f = tf.extractfile(ti)
+                    if f is not None:
+                        control_files[normalize(ti.name)] = f.read()
+    except (tarfile.TarError, TreeError) as e:
+        raise DebError(f"{control_name} is corrupt: {e}", where=where) from e
     if "control" not in control_files:
         raise DebError("control.tar has no control file", where=where)
-    stanza = Deb822(control_files["control"].decode("utf-8"))
+    try:
+        stanza = Deb822(control_files["control"].decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise DebError(f"the control file is not UTF-8: {e}", where=where) from e
     control = {k: str(v) for k, v in stanza.items()}
     for field in ("Package", "Version", "Architecture"):
         if field not in control:

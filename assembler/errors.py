@@ -45,3 +45,7 @@ class KmodError(AssemblerError):
 
 class BuildError(AssemblerError):
     """A build step failed for a reason other than bad input."""
+
+
+class CpioError(AssemblerError):
+    """A member cannot be represented in newc, or an archive is malformed."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import stat
 import sys
 from pathlib import Path
@@ -17,7 +18,8 @@ from .output import dumps
 
 def _cpio_rows(raw: bytes) -> list[dict[str, object]]:
     if raw[:4] == b"\x28\xb5\x2f\xfd":
-        raw = zstandard.ZstdDecompressor().decompress(raw, max_output_size=1 << 34)
+        with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(raw)) as reader:
+            raw = reader.read()
     return [{"path": m.name.decode("utf-8", "surrogateescape"), "mode": f"{m.mode:o}", "uid": m.uid, "gid": m.gid,
              "size": len(m.data), "mtime": m.mtime,
              "sha256": hashlib.sha256(m.data).hexdigest() if stat.S_ISREG(m.mode) else None,

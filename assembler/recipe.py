@@ -237,11 +237,38 @@ def _check(setting: Setting, value: object, where: Path) -> None:
             raise RecipeError(f"'{setting.path}' {problem}", where=str(where))
 
 
+def _anchor_paths(data: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """Make ``files.extra`` and ``image.init`` paths absolute, relative to the file that names them
+    (so a shared fragment's extra tree works from any including recipe). Also inside profiles."""
+    def fix(table: Any) -> None:
+        if not isinstance(table, dict):
+            return
+        files, image = table.get("files"), table.get("image")
+        if isinstance(files, dict) and isinstance(files.get("extra"), list):
+            files["extra"] = [str((folder / p).resolve()) if isinstance(p, str) else p for p in files["extra"]]
+        if isinstance(image, dict) and isinstance(image.get("init"), str) and image["init"] != "systemd":
+            image["init"] = str((folder / image["init"]).resolve())
+
+    fix(data)
+    profiles = data.get("profile")
+    if isinstance(profiles, dict):
+        for prof in profiles.values():
+            fix(prof)
+    return data
+
+
+def _inside(path: Path, root: Path, key: str, where: Path) -> Path:
+    """Recipe inputs come from the recipe's folder only (ARCHITECTURE: nothing else of the host)."""
+    if not path.is_relative_to(root):
+        raise RecipeError(f"'{key}' points outside the recipe folder {root}: {path}", where=str(where))
+    return path
+
+
 def _load_merged(path: Path, seen: tuple[Path, ...]) -> tuple[dict[str, Any], list[Path]]:
     path = path.resolve()
     if path in seen:
         raise RecipeError("include cycle", where=" -> ".join(str(p) for p in (*seen, path)))
-    data = _read_toml(path)
+    data = _anchor_paths(_read_toml(path), path.parent)
     _validate(data, path)
     merged: dict[str, Any] = {}
     files = [path]
@@ -273,6 +300,9 @@ def _users(items: list[dict[str, Any]], where: Path) -> tuple[User, ...]:
                 raise RecipeError(f"'users.{k}' must be {_USER_KEYS[k].__name__}", where=str(where))
         if "name" not in item:
             raise RecipeError("every [[users]] entry needs a name", where=str(where))
+        for key in ("uid", "gid"):
+            if key in item and not 0 <= item[key] < 65534:
+                raise RecipeError(f"'users.{key}' of {item['name']} must be between 0 and 65533", where=str(where))
         groups = tuple(item.get("groups", ()))
         home = item.get("home", "" if item.get("system") else f"/home/{item['name']}")
         out.append(User(name=item["name"], uid=item.get("uid"), gid=item.get("gid"), home=home,
@@ -321,13 +351,19 @@ def load(path: Path, *, profiles: Sequence[str] = ()) -> Recipe:
             raise RecipeError(f"'files.modes.{glob}' must be an octal string like \"0755\"", where=str(path)) from None
         if not 0 <= modes[glob] <= 0o7777:
             raise RecipeError(f"'files.modes.{glob}' is out of range", where=str(path))
-    extra = tuple(folder / p for p in _get(merged, "files.extra"))
+    extra = tuple(_inside(Path(p), folder, "files.extra", path) for p in _get(merged, "files.extra"))
     for d in extra:
         if not d.is_dir():
             raise RecipeError(f"extra tree {d} is not a directory", where=f"{path}: files.extra")
     init = _get(merged, "image.init")
-    if init != "systemd" and not (folder / init).is_file():
-        raise RecipeError(f"init script {folder / init} not found", where=f"{path}: image.init")
+    if init != "systemd":
+        _inside(Path(init), folder, "image.init", path)
+        if not Path(init).is_file():
+            raise RecipeError(f"init script {init} not found", where=f"{path}: image.init")
+    sde = _get(merged, "image.source_date_epoch")
+    if not 0 <= sde < 2**32:
+        raise RecipeError("'image.source_date_epoch' must be between 0 and 2^32-1 (cpio stores u32)",
+                          where=str(path))
     release = _get(merged, "debian.release")
     suites = tuple(_get(merged, "debian.suites")) or (release,)
     if _get(merged, "kernel.package") == "" and _get(merged, "kernel.cmdline"):
@@ -339,7 +375,7 @@ def load(path: Path, *, profiles: Sequence[str] = ()) -> Recipe:
                 raise RecipeError(f"'systemd.wants' has a bad unit name {name!r}", where=str(path))
     return Recipe(
         path=where, folder=folder, id=image_id, profiles=tuple(profiles),
-        source_date_epoch=_get(merged, "image.source_date_epoch"), init=init,
+        source_date_epoch=sde, init=init,
         hostname=_get(merged, "image.hostname"),
         release=release, suites=suites, components=tuple(_get(merged, "debian.components")),
         snapshot=_get(merged, "debian.snapshot"), mirrors=tuple(_get(merged, "debian.mirrors")),

@@ -46,5 +46,5 @@ def test_not_a_deb() -> None:
 
 
 def test_path_escape_is_refused() -> None:
-    with pytest.raises(Exception, match="escapes"):
+    with pytest.raises(DebError, match="escapes"):
         read_deb(make_deb("evil", files=[{"name": "./../etc/passwd", "data": b"x"}]))
