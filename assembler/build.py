@@ -20,6 +20,7 @@ import debfetch
 import uki
 from debfetch.lockfile import Lock
 from gpt import disk as gpt_disk
+from uki.measure.predict import predict as predict_measurements
 
 from . import __version__, depmod, kmod, scripts
 from . import configure as cfg
@@ -290,7 +291,16 @@ def build_image(recipe: Recipe, *, mirrors: Sequence[str], offline: bool = False
                                 uname=kernel.version)
         except uki.errors.UkiError as e:
             raise BuildError(f"UKI assembly failed: {e}") from e
-    return Image(recipe=recipe, lock=lock, lock_bytes=lock_bytes, uki=efi,
+    extra: dict[str, bytes] = {}
+    if recipe.platforms:
+        with step(f"Predicting measurements for {', '.join(recipe.platforms)}"):
+            try:
+                measurements, eventlog = predict_measurements(efi, recipe.platforms, image_id=recipe.id)
+            except uki.errors.UkiError as e:
+                raise BuildError(f"measurement prediction failed: {e}") from e
+        extra[f"{recipe.id}.measurements.json"] = measurements
+        extra[f"{recipe.id}.eventlog.json"] = eventlog
+    return Image(recipe=recipe, lock=lock, lock_bytes=lock_bytes, uki=efi, extra_outputs=extra,
                  initrd_sha256=hashlib.sha256(initrd.compressed).hexdigest(), cpio_sha256=initrd.cpio_sha256,
                  cpio_size=initrd.cpio_size, files=initrd.entries, kernel_version=kernel.version,
                  os_release=os_release, cmdline=cmdline, packages=tuple(all_pkgs))

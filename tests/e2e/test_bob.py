@@ -13,7 +13,13 @@ from .conftest import ROOT, run_assembler, sha256
 @pytest.mark.network
 def test_main_job_outputs(bob_build: Path) -> None:
     sums = dict(reversed(line.split("  ", 1)) for line in (bob_build / "SHA256SUMS").read_text().splitlines())
-    assert {"bob.efi", "bob.manifest.json"} <= set(sums)
+    assert {"bob.efi", "bob.manifest.json", "bob.raw", "bob.tar.gz", "bob.vhd", "bob.measurements.json",
+            "bob.eventlog.json"} <= set(sums)
+    measurements = json.loads((bob_build / "bob.measurements.json").read_text())
+    types = {entry["attestation_type"] for entry in measurements}
+    assert types == {"azure-tdx", "dcap-tdx"}
+    azure = next(e for e in measurements if e["attestation_type"] == "azure-tdx")
+    assert all(len(azure["measurements"][k]["expected"]) == 64 for k in ("4", "9", "11"))
     for name, digest in sums.items():
         assert sha256(bob_build / name) == digest, name
     manifest = json.loads((bob_build / "bob.manifest.json").read_text())
