@@ -30,6 +30,7 @@ from .deb import DebPackage, read_deb
 from .errors import BuildError, RecipeError
 from .initrd import library_versions, pack
 from .output import dumps, sha256sums, staged_directory, write_atomic
+from .pam import pam_auth_update
 from .recipe import Recipe
 from .rootfs import install_order, unpack
 from .tree import Kind, Tree
@@ -243,6 +244,7 @@ def configure_tree(tree: Tree, recipe: Recipe, packages: Sequence[DebPackage]) -
         accounts = configure_accounts(tree, users=recipe.users, groups=recipe.groups, epoch=epoch,
                                       system_users=effects.users)
         apply_alternatives(tree, alternatives_of(packages), epoch=epoch)
+        pam_auth_update(tree, epoch=epoch)
         cfg.shells(tree, [u.shell for u in recipe.users], epoch=epoch)
         os_release = cfg.identity(tree, recipe, epoch=epoch)
         cfg.devices(tree, epoch=epoch)

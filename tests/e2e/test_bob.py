@@ -65,6 +65,7 @@ def test_bob_boots_to_its_target(bob_build: Path, tmp_path: Path) -> None:
     # issue 6: udev autoloads virtio_net by alias, networkd gets QEMU's DHCP lease, iptables works
     assert any(" 10.0.2.15/24" in line for line in result.lines("BOB-NET")), result.console[-3000:]
     assert result.lines("BOB-IPTABLES ok"), result.lines("BOB-IPTABLES")
+    assert result.lines("BOB-PAM ok"), result.lines("BOB-PAM")  # common-* from pam-auth-update
 
 
 @pytest.mark.boot
@@ -143,4 +144,5 @@ def test_image_tree_is_sound(bob_build: Path) -> None:
     shells = members["etc/shells"].data.decode().split()  # type: ignore[attr-defined]
     assert "/bin/sh" in shells and "/usr/bin/sh" in shells and "/usr/sbin/nologin" not in shells
     assert members["etc/machine-id"].data == b""  # type: ignore[attr-defined]
+    assert b"pam_unix.so" in members["etc/pam.d/common-auth"].data  # type: ignore[attr-defined]
     assert all(m.mtime == 0 for m in members.values())  # type: ignore[attr-defined]
