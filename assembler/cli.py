@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import debfetch
@@ -165,15 +165,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args_list[:1] in (["measure"], ["replay"]):
         from uki.measure import cli as measure_cli
 
-        rest = args_list[1:]
-        return (measure_cli.measure_main if args_list[0] == "measure" else measure_cli.replay_main)(rest)
+        debug = "--debug" in args_list or os.environ.get("ASSEMBLER_DEBUG") == "1"
+        rest = [a for a in args_list[1:] if a != "--debug"]
+        entry = measure_cli.measure_main if args_list[0] == "measure" else measure_cli.replay_main
+        return _guarded(lambda: entry(rest), debug)
     args = _parser().parse_args(args_list)
     debug = bool(getattr(args, "debug", False)) or os.environ.get("ASSEMBLER_DEBUG") == "1"
     _setup_logging(debug)
     handlers = {"build": cmd_build, "lock": cmd_lock, "fetch": cmd_fetch, "verify": cmd_verify,
                 "inspect": cmd_inspect}
+    return _guarded(lambda: handlers[args.verb](args), debug)
+
+
+def _guarded(run: Callable[[], int], debug: bool) -> int:
+    """Run a command; a user error becomes one line on stderr and an exit code, never a traceback."""
     try:
-        return handlers[args.verb](args)
+        return run()
     except (AssemblerError, DebfetchError, UkiError) as e:
         if debug:
             raise
