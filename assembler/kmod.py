@@ -18,10 +18,12 @@ Not supported: ``.ko.gz`` (neither Debian build of kmod reads it, so it is not a
 
 from __future__ import annotations
 
+import concurrent.futures
 import fnmatch
 import functools
 import logging
 import lzma
+import os
 import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
@@ -355,10 +357,11 @@ def read_modules(modules: Mapping[str, bytes], *, kmod_version: int = 34) -> tup
     depmod and is refused here.
     """
     chosen: dict[bytes, Module] = {}
-    for relpath in sorted(modules, key=lambda p: p.encode("utf-8", "surrogateescape")):
-        if not is_module_path(relpath):
-            continue
-        module = read_module(relpath, modules[relpath], kmod_version=kmod_version)
+    paths = [p for p in sorted(modules, key=lambda p: p.encode("utf-8", "surrogateescape")) if is_module_path(p)]
+    # Decompression (xz/zstd) releases the GIL: read in threads, consume in sorted order.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        read = list(pool.map(lambda p: read_module(p, modules[p], kmod_version=kmod_version), paths))
+    for relpath, module in zip(paths, read, strict=True):
         other = chosen.get(module.name)
         if other is None or (module.in_updates and not other.in_updates):
             chosen[module.name] = module
