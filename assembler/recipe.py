@@ -154,7 +154,9 @@ class Recipe:
 
     @property
     def lock_path(self) -> Path:
-        return self.path.with_name(f"{self.path.stem}.lock.json")
+        """``<recipe>.lock.json``; with profiles ``<recipe>.<p1>.<p2>.lock.json`` (a profile may add packages,
+        so each selection has its own lock)."""
+        return self.path.with_name(".".join([self.path.stem, *self.profiles, "lock.json"]))
 
     @property
     def all_packages(self) -> tuple[str, ...]:
