@@ -9,25 +9,21 @@ the package; the same trees also go through the host's kmod 30.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import lzma
 import os
-import re
 import shutil
 import struct
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from debian import deb822
 
 from assembler import depmod, kmod
 from assembler.errors import KmodError
+from tests import archive
 from tests.assembler.test_kmod import make_ko, xz, zst
 
 log = logging.getLogger(__name__)
@@ -409,75 +405,6 @@ def test_synthetic_tree_matches_host_depmod_30(tmp_path: Path) -> None:
 
 CHROOT_PACKAGES = ("kmod", "libkmod2", "libc6", "libgcc-s1", "libzstd1", "liblzma5", "libssl3t64", "zlib1g")
 """Enough of trixie to run its depmod (kmod 34.2): the binary, libkmod and their shared libraries."""
-KERNEL_METAPACKAGE = "linux-image-cloud-amd64"
-
-
-def mirrors() -> list[str]:
-    """Debian mirrors from $ASSEMBLER_MIRROR, else the host's apt sources (never hard-coded)."""
-    env = os.environ.get("ASSEMBLER_MIRROR", "").split()
-    if env:
-        return env
-    uris: list[str] = []
-    for path in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")):
-        for paragraph in deb822.Deb822.iter_paragraphs(path.read_text()):
-            uris += paragraph.get("URIs", "").split()
-    sources_list = Path("/etc/apt/sources.list")
-    if sources_list.exists():
-        for line in sources_list.read_text().splitlines():
-            match = re.match(r"\s*deb\s+(?:\[[^]]*\]\s+)?(\S+)", line)
-            if match:
-                uris.append(match.group(1))
-    debian = [u.rstrip("/") for u in uris if u.rstrip("/").endswith("/debian")]
-    assert debian, "no Debian mirror: set ASSEMBLER_MIRROR or configure apt sources"
-    return list(dict.fromkeys(debian))
-
-
-def fetch(path: str) -> bytes:
-    errors = []
-    for mirror in mirrors():
-        try:
-            with urllib.request.urlopen(f"{mirror}/{path}", timeout=120) as response:
-                data: bytes = response.read()
-                return data
-        except OSError as e:
-            errors.append(f"{mirror}: {e}")
-    raise AssertionError(f"cannot download {path}: {errors}")
-
-
-def cache_dir() -> Path:
-    base = Path(os.environ.get("ASSEMBLER_CACHE") or Path.home() / ".cache" / "assembler")
-    path = base / "test-debs"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def trixie_packages(names: set[str]) -> dict[str, deb822.Packages]:
-    """Some paragraphs of trixie main amd64 Packages, checked against the sha256 in InRelease.
-
-    The index is cached by that hash; only paragraphs of the wanted packages are parsed.
-    """
-    release = deb822.Release(fetch("dists/trixie/InRelease").decode())
-    entry = next(e for e in release["SHA256"] if e["name"] == "main/binary-amd64/Packages.xz")
-    cached = cache_dir() / f"trixie-Packages-{entry['sha256']}.xz"
-    if not cached.exists():
-        data = fetch("dists/trixie/main/binary-amd64/Packages.xz")
-        assert hashlib.sha256(data).hexdigest() == entry["sha256"]
-        cached.write_bytes(data)
-    packages: dict[str, deb822.Packages] = {}
-    for chunk in lzma.decompress(cached.read_bytes()).split(b"\n\n"):
-        name = chunk[len(b"Package: ") : chunk.find(b"\n")].decode()
-        if chunk.startswith(b"Package: ") and name in names and name not in packages:
-            packages[name] = deb822.Packages(chunk.decode())
-    return packages
-
-
-def download_deb(paragraph: deb822.Packages) -> Path:
-    path = cache_dir() / Path(paragraph["Filename"]).name
-    if not path.exists() or hashlib.sha256(path.read_bytes()).hexdigest() != paragraph["SHA256"]:
-        data = fetch(paragraph["Filename"])
-        assert hashlib.sha256(data).hexdigest() == paragraph["SHA256"], paragraph["Filename"]
-        path.write_bytes(data)
-    return path
 
 
 @dataclass(frozen=True)
@@ -506,13 +433,9 @@ class Trixie:
 
 @pytest.fixture(scope="session")
 def trixie(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trixie]:
-    packages = trixie_packages({KERNEL_METAPACKAGE, *CHROOT_PACKAGES})
-    depends = packages[KERNEL_METAPACKAGE]["Depends"]
-    image = re.match(r"\s*([^\s,(|]+)", depends)
-    assert image, depends
-    packages.update(trixie_packages({image.group(1)}))
+    _, kernel_deb = archive.cloud_kernel("trixie")
     kernel = tmp_path_factory.mktemp("kernel")
-    subprocess.run(["dpkg-deb", "-x", str(download_deb(packages[image.group(1)])), str(kernel)], check=True)
+    subprocess.run(["dpkg-deb", "-x", str(kernel_deb), str(kernel)], check=True)
     (moddir,) = (kernel / "usr" / "lib" / "modules").iterdir()
     modules = {
         p.relative_to(moddir).as_posix(): p.read_bytes()
@@ -521,7 +444,8 @@ def trixie(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trixie]:
     }
     chroot = tmp_path_factory.mktemp("chroot")
     for name in CHROOT_PACKAGES:
-        subprocess.run(["dpkg-deb", "-x", str(download_deb(packages[name])), str(chroot)], check=True)
+        _, deb = archive.package(name, "trixie")
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(chroot)], check=True)
     for link in ("bin", "lib", "lib64", "sbin"):
         if not (chroot / link).exists():
             (chroot / link).symlink_to(f"usr/{link}")

@@ -8,10 +8,10 @@ no ``-append``. Every event our predictor emits for PCRs 4, 5, 9, 11 and 12 must
 event in both banks, and the replayed log must equal the TPM's PCRs. A second UKI whose cmdline
 differs by one byte must differ in exactly the cmdline event, and ``replay --expect`` must say so.
 
-Downloads go through the host's Debian mirror (``ASSEMBLER_MIRROR`` or the apt sources): InRelease is
-checked with gpgv against the Debian archive keyring, Packages.xz against InRelease and each .deb
-against Packages. The .debs are cached by sha256 under ``$ASSEMBLER_CACHE/test-debs``
-(default ``~/.cache/assembler/test-debs``).
+Downloads go through the host's Debian mirror (``ASSEMBLER_MIRROR`` or the apt sources) with
+:mod:`tests.archive`, i.e. debfetch: InRelease verified against the pinned Debian archive keys, the
+Packages index checked against the signed Release and each .deb against its stanza; the .debs are
+cached by sha256 under ``$ASSEMBLER_CACHE/sha256`` (default ``~/.cache/assembler/sha256``).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import pytest
 
 from assembler.cpio import CpioEntry, write_newc
 from gpt.disk import esp_disk, write_raw
-from tests.uki.measure.archive import archive, deb_file
+from tests import archive
 from uki.builder import build_uki
 from uki.measure.cli import replay_main
 from uki.measure.event import Bank, Event, EventType, pcr, rtmr
@@ -46,7 +46,6 @@ from uki.sbat import SBAT_HEADER
 pytestmark = [pytest.mark.boot, pytest.mark.network, pytest.mark.timeout(1500)]
 
 SUITE = "trixie"
-KERNEL_META = "linux-image-cloud-amd64"
 HOST_OVMF = (Path("/usr/share/OVMF/OVMF_CODE_4M.fd"), Path("/usr/share/OVMF/OVMF_VARS_4M.fd"))
 CMDLINE = b"console=ttyS0 panic=-1"
 CHECKED_PCRS = (4, 5, 9, 11, 12)
@@ -102,19 +101,17 @@ def _probe_initrd(busybox: bytes) -> bytes:
 
 @pytest.fixture(scope="session")
 def probe_inputs() -> ProbeInputs:
-    debian = archive(SUITE)
-    meta = debian.packages[KERNEL_META]
-    match = re.search(r"(linux-image-[^ ,]+-cloud-amd64)", meta["Depends"])
-    assert match, meta["Depends"]
-    kernel_pkg = match.group(1)
-    uname = kernel_pkg.removeprefix("linux-image-")
-    linux = deb_file(debian.deb(kernel_pkg), f"boot/vmlinuz-{uname}")
-    stub = deb_file(debian.deb("systemd-boot-efi"), "usr/lib/systemd/boot/efi/linuxx64.efi.stub")
-    bb_deb = debian.deb("busybox-static")
+    kernel, kernel_deb = archive.cloud_kernel(SUITE)
+    assert kernel.name.endswith("-cloud-amd64"), kernel
+    uname = archive.kernel_release(kernel)
+    linux = archive.deb_member(kernel_deb, f"boot/vmlinuz-{uname}")
+    _, stub_deb = archive.package("systemd-boot-efi", SUITE)
+    stub = archive.deb_member(stub_deb, "usr/lib/systemd/boot/efi/linuxx64.efi.stub")
+    _, bb_deb = archive.package("busybox-static", SUITE)
     try:
-        busybox = deb_file(bb_deb, "usr/bin/busybox")
-    except AssertionError:
-        busybox = deb_file(bb_deb, "bin/busybox")
+        busybox = archive.deb_member(bb_deb, "usr/bin/busybox")
+    except KeyError:
+        busybox = archive.deb_member(bb_deb, "bin/busybox")
     return ProbeInputs(stub=stub, linux=linux, uname=uname, initrd=_probe_initrd(busybox))
 
 
@@ -142,7 +139,8 @@ def probe_inputs_252(probe_inputs: ProbeInputs) -> ProbeInputs:
 
     Its .sbat leaves 0x100 bytes before .sdmagic, so ukify's extra "uki" SBAT line does not fit: pass
     only the SBAT header as the extra text."""
-    stub = deb_file(archive("bookworm").deb("systemd-boot-efi"), "usr/lib/systemd/boot/efi/linuxx64.efi.stub")
+    _, stub_deb = archive.package("systemd-boot-efi", "bookworm")
+    stub = archive.deb_member(stub_deb, "usr/lib/systemd/boot/efi/linuxx64.efi.stub")
     return dataclasses.replace(probe_inputs, stub=stub, sbat=(SBAT_HEADER.encode(),))
 
 
@@ -245,11 +243,12 @@ def _boot_and_predict(inputs: ProbeInputs, cmdline: bytes, work: Path, ovmf: tup
 @pytest.fixture(scope="session")
 def trixie_ovmf(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Debian trixie's OVMF (edk2 2025.02, a newer firmware generation than the host's 2022.11)."""
-    deb = archive(SUITE).deb("ovmf")
+    _, deb = archive.package("ovmf", SUITE)
+    files = archive.deb_members(deb, ["usr/share/OVMF/OVMF_CODE_4M.fd", "usr/share/OVMF/OVMF_VARS_4M.fd"])
     out = tmp_path_factory.mktemp("trixie-ovmf")
     code, vars_fd = out / "OVMF_CODE_4M.fd", out / "OVMF_VARS_4M.fd"
-    code.write_bytes(deb_file(deb, "usr/share/OVMF/OVMF_CODE_4M.fd"))
-    vars_fd.write_bytes(deb_file(deb, "usr/share/OVMF/OVMF_VARS_4M.fd"))
+    code.write_bytes(files["usr/share/OVMF/OVMF_CODE_4M.fd"])
+    vars_fd.write_bytes(files["usr/share/OVMF/OVMF_VARS_4M.fd"])
     return code, vars_fd
 
 

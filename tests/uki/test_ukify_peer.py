@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from tests.uki import debian
+from tests import archive
 from tests.uki.pefixtures import filler, make_kernel
 from uki import authenticode_digest, build_uki, read_pe
 from uki.cli import main as uki_main
@@ -60,25 +60,26 @@ class Peer:
 @pytest.fixture(scope="module")
 def peer(tmp_path_factory: pytest.TempPathFactory) -> Peer:
     work = tmp_path_factory.mktemp("ukify-peer")
-    ukify = debian.fetch_file("trixie", "systemd-ukify", "usr/bin/ukify")
-    assert ukify.package.version.startswith("257."), ukify.package.version
-    (work / "ukify").write_bytes(ukify.data)
+    ukify, ukify_deb = archive.package("systemd-ukify", "trixie")
+    assert ukify.version.startswith("257."), ukify.version
+    (work / "ukify").write_bytes(archive.deb_member(ukify_deb, "usr/bin/ukify"))
     stubs, versions = {}, {}
     for major, suite in STUB_SUITES.items():
-        stub = debian.fetch_file(suite, "systemd-boot-efi", STUB_PATH)
-        assert stub.package.version.startswith(major + "."), stub.package.version
+        stub, stub_deb = archive.package("systemd-boot-efi", suite)
+        assert stub.version.startswith(major + "."), stub.version
         stubs[major] = work / f"linuxx64-{major}.efi.stub"
-        stubs[major].write_bytes(stub.data)
-        versions[major] = stub.package.version
-    kernel = debian.fetch_cloud_kernel("trixie")
-    (work / "vmlinuz").write_bytes(kernel.data)
+        stubs[major].write_bytes(archive.deb_member(stub_deb, STUB_PATH))
+        versions[major] = stub.version
+    kernel, kernel_deb = archive.cloud_kernel("trixie")
+    kernel_release = archive.kernel_release(kernel)
+    (work / "vmlinuz").write_bytes(archive.deb_member(kernel_deb, f"boot/vmlinuz-{kernel_release}"))
     peer = Peer(
         dir=work,
         ukify=work / "ukify",
         stubs=stubs,
         stub_versions=versions,
         kernel=work / "vmlinuz",
-        kernel_version=kernel.package.name.removeprefix("linux-image-"),
+        kernel_version=kernel_release,
     )
     peer.file("initrd1", filler(100_003, b"initrd one"))  # odd sizes exercise the 4-byte padding
     peer.file("initrd2", filler(20_001, b"initrd two"))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.uki.measure.archive import archive, deb_file
+from tests import archive
 from uki.measure.errors import FirmwareError
 from uki.measure.event import Bank, EventType, replay, rtmr
 from uki.measure.rtmr0 import capture_profile, rtmr0_events
@@ -166,7 +166,8 @@ DSTACK_CFV_PREFIX, DSTACK_CFV_SUFFIX = "344bc51c", "6790"
 
 @pytest.fixture(scope="module")
 def trixie_ovmf() -> bytes:
-    return deb_file(archive("trixie").deb("ovmf"), "usr/share/ovmf/OVMF.fd")
+    _, deb = archive.package("ovmf", "trixie")
+    return archive.deb_member(deb, "usr/share/ovmf/OVMF.fd")
 
 
 @pytest.mark.network
