@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -70,9 +69,13 @@ def test_tampered_deb_in_cache(tmp_path: Path, bob_build: Path) -> None:
     lock = json.loads((ROOT / "recipes" / "bob.lock.json").read_text())
     victim = next(p for p in lock["packages"] if p["name"] == "dropbear-bin")
     cache = tmp_path / "cache"
-    shutil.copytree(default_cache_dir(), cache, ignore=shutil.ignore_patterns("test-debs"))
-    blob_path = next(cache.rglob(victim["sha256"]))
-    blob = bytearray(blob_path.read_bytes())
+    (cache / "sha256").mkdir(parents=True)
+    for p in lock["packages"]:  # link the good files; copy the victim so the shared cache stays intact
+        source = default_cache_dir() / "sha256" / p["sha256"]
+        (cache / "sha256" / p["sha256"]).symlink_to(source)
+    blob_path = cache / "sha256" / victim["sha256"]
+    blob_path.unlink()
+    blob = bytearray((default_cache_dir() / "sha256" / victim["sha256"]).read_bytes())
     blob[len(blob) // 2] ^= 1
     blob_path.write_bytes(bytes(blob))
     os.environ["ASSEMBLER_CACHE"] = str(cache)
