@@ -89,6 +89,10 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("file", type=Path)
     i.add_argument("--json", action="store_true")
     _common(i)
+    d = sub.add_parser("diff", help="what differs between two UKIs, initrds or build directories")
+    d.add_argument("a", type=Path)
+    d.add_argument("b", type=Path)
+    _common(d)
     v = sub.add_parser("verify", help="rebuild a recipe and compare with a SHA256SUMS file")
     _recipe_args(v)
     v.add_argument("--expect", type=Path, required=True, help="SHA256SUMS of a published build")
@@ -173,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = bool(getattr(args, "debug", False)) or os.environ.get("ASSEMBLER_DEBUG") == "1"
     _setup_logging(debug)
     handlers = {"build": cmd_build, "lock": cmd_lock, "fetch": cmd_fetch, "verify": cmd_verify,
-                "inspect": cmd_inspect}
+                "inspect": cmd_inspect, "diff": cmd_diff}
     return _guarded(lambda: handlers[args.verb](args), debug)
 
 
@@ -209,6 +213,15 @@ def _exit_code(e: Exception) -> int:
     if isinstance(e, UkiError):
         return 2  # a malformed PE, stub or kernel given by the user
     return 1
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .diff import diff_paths
+
+    lines = diff_paths(args.a, args.b)
+    for line in lines:
+        print(line)
+    return 1 if lines else 0
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
