@@ -21,7 +21,7 @@ from uki.measure.predict import predict, predict_platforms
 from uki.measure.tcglog import parse_event_log
 from uki.measure.tdvf import PageAddOrder, compute_mrtd
 
-EVENTLOGS = Path(__file__).resolve().parents[4] / "shared" / "data" / "eventlogs"
+EVENTLOGS = Path(__file__).resolve().parents[2] / "data" / "eventlogs"
 KERNEL = make_kernel(version_string=b"6.12.117+deb13-cloud-amd64 (x@y) #1 SMP Debian 6.12.117-1")
 
 

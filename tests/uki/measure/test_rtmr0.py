@@ -29,7 +29,7 @@ from uki.measure.varstore import (
     variable_data,
 )
 
-CCEL = Path(__file__).resolve().parents[4] / "shared" / "data" / "eventlogs" / "ccel"
+CCEL = Path(__file__).resolve().parents[2] / "data" / "eventlogs" / "ccel"
 OVMF_VARS_MS = Path("/usr/share/OVMF/OVMF_VARS_4M.ms.fd")
 
 # measurements.md §11: UEFI_VARIABLE_DATA with data_len 0.

@@ -1,4 +1,4 @@
-"""TCG2 / CCEL parsing and replay on the real logs in shared/data/eventlogs, plus synthetic edge cases."""
+"""TCG2 / CCEL parsing and replay on the real logs in tests/data/eventlogs, plus synthetic edge cases."""
 
 from __future__ import annotations
 
@@ -11,9 +11,27 @@ from uki.measure.errors import EventLogError
 from uki.measure.event import Bank, EventType, fold, pcr, rtmr
 from uki.measure.tcglog import LogKind, parse_event_log
 
-EVENTLOGS = Path(__file__).resolve().parents[4] / "shared" / "data" / "eventlogs"
-TPM_LOGS = sorted((EVENTLOGS / "tpm").glob("*.bin"))
-CCEL_LOGS = sorted(p for p in (EVENTLOGS / "ccel").glob("*.bin") if p.stat().st_size != 56)
+EVENTLOGS = Path(__file__).resolve().parents[2] / "data" / "eventlogs"
+# Fixed lists, not globs: a missing file must fail its test, not silently drop it.
+TPM_LOGS = [EVENTLOGS / "tpm" / name for name in (
+    "arch-linux-workstation.bin",
+    "cos-101-amd-sev.bin",
+    "cos-85-amd-sev.bin",
+    "cos-93-amd-sev.bin",
+    "debian-10.bin",
+    "glinux-alex.bin",
+    "rhel8-uefi.bin",
+    "ubuntu-1804-amd-sev.bin",
+    "ubuntu-2104-no-dbx.bin",
+    "ubuntu-2104-no-secure-boot.bin",
+)]
+CCEL_LOGS = [EVENTLOGS / "ccel" / name for name in (
+    "CCEL_unpadded.data.bin",
+    "cos-113-intel-tdx-dupe-separator-unpadded.bin",
+    "cos-113-intel-tdx-dupe-separator.bin",
+    "cos-113-intel-tdx.bin",
+    "event_log.bin",
+)]
 
 # go-eventlog ccel/cceventlog_test.go: expected RTMRs of the COS-113 GCP TDX log (its "dupe separator" form)
 # and of Intel's test CCEL (RTMR0).

@@ -30,7 +30,7 @@ from uki.measure.tdvf import (
     plan_memory_ranges,
 )
 
-EVENTLOGS = Path(__file__).resolve().parents[4] / "shared" / "data" / "eventlogs" / "ccel"
+EVENTLOGS = Path(__file__).resolve().parents[2] / "data" / "eventlogs" / "ccel"
 
 # measurements.md §11: TD HOB digests for the current OVMF TDVF accepted set.
 HOB_1024 = "1055c9b9a1fc534e688560e2304e18c8597b7261818cf61fb163d40c130547309b750575947a4dcaedbdce4b8d0535f2"
@@ -54,7 +54,7 @@ def test_td_hob_vectors(mib: int, want: str) -> None:
 
 
 def test_td_hob_of_a_real_8g_td() -> None:
-    """Intel's test CCEL (shared/data) logs the TD HOB of an 8 GiB TD with the current OVMF layout."""
+    """Intel's test CCEL (tests/data) logs the TD HOB of an 8 GiB TD with the current OVMF layout."""
     log = parse_event_log((EVENTLOGS / "CCEL_unpadded.data.bin").read_bytes())
     (hob,) = [e for e in log.events if e.event_type == EventType.EV_EFI_HANDOFF_TABLES2]
     assert hashlib.sha384(build_td_hob(CURRENT_OVMF_ACCEPTED, 8 << 30)).digest() == hob.digest(Bank.SHA384)
