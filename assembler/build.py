@@ -170,7 +170,7 @@ def take_kernel(tree: Tree) -> Kernel:
     entry = tree[f"boot/{images[0]}"]
     version = images[0][len("vmlinuz-"):]
     for name in tree.listdir("boot"):
-        if name.startswith(("vmlinuz-", "System.map-", "initrd.img-")):
+        if name.startswith(("vmlinuz-", "System.map-", "initrd.img-", "config-")):
             tree.remove(f"boot/{name}")
     for name in tree.listdir(""):
         if name.startswith(("vmlinuz", "initrd.img")) and tree[name].kind is Kind.SYMLINK:

@@ -7,8 +7,10 @@ where) plus a hint and exits 2; a failed build exits 1; tracebacks only with ``-
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -140,25 +142,43 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_sha256sums(path: Path) -> dict[str, str]:
+    """``sha256sum`` output (text ``name`` or binary ``*name`` form) as name -> digest."""
+    sums: dict[str, str] = {}
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        m = re.fullmatch(r"([0-9a-fA-F]{64}) [ *](.+)", line)
+        if m is None:
+            raise RecipeError(f"line {n} is not a sha256sum line", where=str(path))
+        sums[m.group(2)] = m.group(1).lower()
+    if not sums:
+        raise RecipeError("no checksums in the file", where=str(path), hint="pass the SHA256SUMS of a published build")
+    return sums
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from .build import build_image, write_outputs
 
     recipe = load(args.recipe, profiles=args.profile)
-    expected = {}
-    for line in args.expect.read_text().splitlines():
-        digest, _, name = line.partition("  ")
-        expected[name.strip()] = digest
+    expected = read_sha256sums(args.expect)
     image = build_image(recipe, mirrors=_mirrors(args, recipe.mirrors))
     final = write_outputs(image, args.out)
-    ours = {}
-    for line in (final / "SHA256SUMS").read_text().splitlines():
-        digest, _, name = line.partition("  ")
-        ours[name] = digest
+    ours = read_sha256sums(final / "SHA256SUMS")
+    if not set(expected) & set(ours):
+        raise RecipeError(f"none of the expected files is an output of {recipe.id}", where=str(args.expect))
     bad = 0
-    for name in sorted(expected):
-        status = "OK" if ours.get(name) == expected[name] else "DIFFERS"
-        bad += status != "OK"
+    for name in sorted(expected.keys() | ours.keys()):
+        if name not in ours:
+            status = "MISSING"  # expected, but this build does not produce it
+        elif name not in expected:
+            status = "EXTRA"  # produced here, not in the published list: reported, not a failure
+        else:
+            status = "OK" if ours[name] == expected[name] else "DIFFERS"
+        bad += status in ("MISSING", "DIFFERS")
         print(f"{status:8} {name}")
+    print(f"{'all expected outputs reproduced' if not bad else f'{bad} output(s) not reproduced'} "
+          f"(rebuilt in {final})", file=sys.stderr)
     return 1 if bad else 0
 
 
@@ -198,6 +218,10 @@ def _guarded(run: Callable[[], int], debug: bool) -> int:
         where = f"{e.filename}: " if e.filename else ""
         print(f"error: {where}{e.strerror or e}", file=sys.stderr)
         return 2 if isinstance(e, (FileNotFoundError, IsADirectoryError, NotADirectoryError)) else 1
+    except BrokenPipeError:  # `... | head`: the reader went away; not an error of ours
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
+        return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -18,7 +18,7 @@ import zstandard
 from uki.pe import read_pe
 
 from .cpio import read_newc
-from .errors import AssemblerError
+from .errors import InputError
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
@@ -78,7 +78,7 @@ def diff_uki(a: bytes, b: bytes) -> list[str]:
 def _sums(directory: Path) -> dict[str, str]:
     sums = directory / "SHA256SUMS"
     if not sums.is_file():
-        raise AssemblerError("not a build directory (no SHA256SUMS)", where=str(directory))
+        raise InputError("not a build directory (no SHA256SUMS)", where=str(directory))
     return {name: digest for digest, name in (ln.split("  ", 1) for ln in sums.read_text().splitlines())}
 
 
@@ -95,7 +95,7 @@ def diff_paths(a: Path, b: Path) -> list[str]:
     try:
         da, db = a.read_bytes(), b.read_bytes()
     except OSError as e:
-        raise AssemblerError(f"cannot read: {e.strerror}", where=str(e.filename)) from e
+        raise InputError(f"cannot read: {e.strerror}", where=str(e.filename)) from e
     if da[:2] == b"MZ" and db[:2] == b"MZ":
         return diff_uki(da, db)
     return diff_cpio(da, db)

@@ -49,3 +49,9 @@ class BuildError(AssemblerError):
 
 class CpioError(AssemblerError):
     """A member cannot be represented in newc, or an archive is malformed."""
+
+
+class InputError(AssemblerError):
+    """A file given on the command line is not what the command reads."""
+
+    exit_code = 2

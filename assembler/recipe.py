@@ -368,8 +368,9 @@ def load(path: Path, *, profiles: Sequence[str] = ()) -> Recipe:
                           where=str(path))
     release = _get(merged, "debian.release")
     suites = tuple(_get(merged, "debian.suites")) or (release,)
-    if _get(merged, "kernel.package") == "" and _get(merged, "kernel.cmdline"):
-        raise RecipeError("'kernel.cmdline' given but no 'kernel.package'", where=str(path))
+    if _get(merged, "kernel.package") == "":
+        raise RecipeError("missing 'kernel.package' (the kernel whose vmlinuz becomes the UKI's .linux)",
+                          where=str(path), hint='e.g. package = "linux-image-cloud-amd64" under [kernel]')
     wants = {t: tuple(u) for t, u in sorted(_get(merged, "systemd.wants").items())}
     for target, units in wants.items():
         for name in (target, *units):

@@ -44,7 +44,8 @@ def test_includes_merge_and_anchor_paths(tmp_path: Path) -> None:
     ('[image]\nid = "x"\nsource_date_epoch = -1\n', "source_date_epoch"),
     ('[image]\nid = "x"\n[systemd]\nenable = ["not a unit"]\n', "systemd.enable"),
     ('[image]\nid = "x"\n[output]\nformats = ["iso"]\n', "output.formats"),
-    ('[image]\nid = "x"\n[[users]]\nname = "u"\nuid = 70000\n', "users.uid"),
+    ('[image]\nid = "x"\n[kernel]\npackage = "k"\n[[users]]\nname = "u"\nuid = 70000\n', "users.uid"),
+    ('[image]\nid = "x"\n', "kernel.package"),
     ('[image]\nid = "x"\ninclude = ["x.toml"]\n', "include cycle"),
 ])
 def test_bad_recipes(tmp_path: Path, body: str, needle: str) -> None:

@@ -47,14 +47,15 @@ def test_not_toml(tmp_path: Path) -> None:
 @pytest.mark.network
 def test_unknown_package(tmp_path: Path) -> None:
     path = _recipe(tmp_path, '[image]\nid = "t"\n[debian]\nbase = "minimal"\npackages = ["no-such-package-xyz"]\n'
-                             '[uki]\nstub = "systemd-boot-efi"\n')
+                             '[kernel]\npackage = "linux-image-cloud-amd64"\n')
     _check_failure(tmp_path, ["build", str(path)], 2, "no-such-package-xyz")
     assert not (path.parent / "t.lock.json").exists()
 
 
 @pytest.mark.network
 def test_unsatisfiable_dependency(tmp_path: Path) -> None:
-    path = _recipe(tmp_path, '[image]\nid = "t"\n[debian]\nbase = "minimal"\npackages = ["systemd=1.0-1"]\n')
+    path = _recipe(tmp_path, '[image]\nid = "t"\n[debian]\nbase = "minimal"\npackages = ["systemd=1.0-1"]\n'
+                             '[kernel]\npackage = "linux-image-cloud-amd64"\n')
     _check_failure(tmp_path, ["build", str(path)], 2, "systemd")
 
 
