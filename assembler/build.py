@@ -34,7 +34,7 @@ from .pam import pam_auth_update
 from .recipe import Recipe
 from .rootfs import install_order, unpack
 from .tree import Kind, Tree
-from .units import add_wants, enable, find_unit, mask, set_default_target
+from .units import add_wants, enable, find_unit, mask, mask_unlisted, set_default_target
 
 log = logging.getLogger(__name__)
 
@@ -255,6 +255,11 @@ def configure_tree(tree: Tree, recipe: Recipe, packages: Sequence[DebPackage]) -
         for target, units in recipe.wants.items():
             add_wants(tree, target, units, epoch=epoch)
         mask(tree, recipe.mask, epoch=epoch)
+        if recipe.mask_unlisted:
+            named = [*recipe.keep, *recipe.enable, *(u for us in recipe.wants.values() for u in us),
+                     *recipe.wants, recipe.default_target]
+            masked = mask_unlisted(tree, recipe.mask_unlisted, [n for n in named if n], epoch=epoch)
+            log.info("masked %d units of %s not on the keep list", len(masked), ", ".join(recipe.mask_unlisted))
         if recipe.default_target:
             set_default_target(tree, recipe.default_target, epoch=epoch)
         cfg.ca_certificates(tree, epoch=epoch)

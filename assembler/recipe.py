@@ -81,6 +81,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("systemd.enable", "list[str]", [], "units enabled through their [Install] section", _units),
     Setting("systemd.mask", "list[str]", [], "units masked (symlink to /dev/null)", _units),
     Setting("systemd.wants", "table[list]", {}, "target -> units added as its wants (systemctl add-wants)"),
+    Setting("systemd.mask_unlisted", "list[str]", [],
+            "packages whose units are all masked except the keep list and the units the recipe names"),
+    Setting("systemd.keep", "list[str]", [], "unit names or globs never masked by mask_unlisted"),
     Setting("files.extra", "list[str]", [], "directories (relative to the recipe) copied over the packages"),
     Setting("files.modes", "table[str]", {},
             "glob -> octal mode for the extra trees (default 0644 files, 0755 directories)"),
@@ -143,6 +146,8 @@ class Recipe:
     enable: tuple[str, ...]
     mask: tuple[str, ...]
     wants: Mapping[str, tuple[str, ...]]
+    mask_unlisted: tuple[str, ...]
+    keep: tuple[str, ...]
     extra_trees: tuple[Path, ...]
     modes: Mapping[str, int]
     remove: tuple[str, ...]
@@ -390,7 +395,8 @@ def load(path: Path, *, profiles: Sequence[str] = ()) -> Recipe:
         package_defaults=_get(merged, "systemd.package_defaults"),
         enable=tuple(dict.fromkeys(_get(merged, "systemd.enable"))),
         mask=tuple(dict.fromkeys(_get(merged, "systemd.mask"))),
-        wants=MappingProxyType(wants), extra_trees=extra, modes=MappingProxyType(modes),
+        wants=MappingProxyType(wants), mask_unlisted=tuple(_get(merged, "systemd.mask_unlisted")),
+        keep=tuple(_get(merged, "systemd.keep")), extra_trees=extra, modes=MappingProxyType(modes),
         remove=tuple(_get(merged, "files.remove")),
         users=_users(_get(merged, "users"), where), groups=_groups(_get(merged, "groups"), where),
         formats=tuple(dict.fromkeys(_get(merged, "output.formats"))),

@@ -10,6 +10,7 @@ as the named instance, or as ``DefaultInstance=`` when no instance is given. A m
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 from collections.abc import Sequence
 
@@ -124,6 +125,25 @@ def add_wants(tree: Tree, target: str, units: Sequence[str], *, epoch: int) -> N
 def mask(tree: Tree, units: Sequence[str], *, epoch: int) -> None:
     for unit in units:
         tree.symlink(f"etc/systemd/system/{unit}", "/dev/null", mtime=epoch)
+
+
+MASKABLE = (".service", ".socket", ".timer", ".target", ".mount", ".automount", ".path", ".swap")
+
+
+def mask_unlisted(tree: Tree, packages: Sequence[str], keep: Sequence[str], *, epoch: int) -> list[str]:
+    """Mask every unit the named packages ship in /usr/lib/systemd/system unless ``keep`` names it
+    (flashbots-images' 90-debloat-systemd). Templates are masked as templates. Returns the masked units."""
+    masked = []
+    wanted = set(packages)
+    for name in tree.listdir("usr/lib/systemd/system"):
+        entry = tree.get(f"usr/lib/systemd/system/{name}")
+        if entry is None or entry.package not in wanted or not name.endswith(MASKABLE):
+            continue
+        if any(fnmatch.fnmatchcase(name, k) for k in keep) or f"etc/systemd/system/{name}" in tree:
+            continue
+        tree.symlink(f"etc/systemd/system/{name}", "/dev/null", mtime=epoch)
+        masked.append(name)
+    return masked
 
 
 def set_default_target(tree: Tree, target: str, *, epoch: int) -> None:

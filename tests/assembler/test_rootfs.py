@@ -119,3 +119,19 @@ def test_units_enable_mask_wants() -> None:
     assert "etc/systemd/system/minimal.target.wants/chrony.service" in tree
     mask(tree, ["systemd-firstboot.service"], epoch=0)
     assert tree["etc/systemd/system/systemd-firstboot.service"].target == "/dev/null"
+
+
+def test_mask_unlisted_keeps_the_keep_list() -> None:
+    from assembler.tree import Entry
+    from assembler.units import mask_unlisted
+
+    tree = Tree()
+    for name, pkg in (("systemd-journald.service", "systemd"), ("systemd-logind.service", "systemd"),
+                      ("getty@.service", "systemd"), ("udev.service", "udev"), ("basic.target", "systemd"),
+                      ("-.slice", "systemd")):
+        tree.set(f"usr/lib/systemd/system/{name}", Entry(kind=Kind.FILE, mode=0o644, data=b"[Unit]\n", package=pkg))
+    masked = mask_unlisted(tree, ["systemd"], ["systemd-journald*", "basic.target"], epoch=0)
+    assert masked == ["getty@.service", "systemd-logind.service"]
+    assert tree["etc/systemd/system/getty@.service"].target == "/dev/null"
+    assert "etc/systemd/system/udev.service" not in tree  # another package
+    assert "etc/systemd/system/-.slice" not in tree  # slices are never masked
