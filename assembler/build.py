@@ -157,7 +157,7 @@ def min_ram_mib(unpacked: int, compressed: int) -> int:
     """RAM a boot needs (spec ramroot-boot.md "Memory floor"): the kernel caps the initramfs tmpfs at
     half of its memory, and the compressed image is in RAM too while it unpacks. Rounded up to
     256 MiB, with a 512 MiB floor (the stub cannot decompress the kernel below that)."""
-    need = 2 * unpacked + compressed + (128 << 20)
+    need = 2 * (unpacked + (160 << 20)) + compressed  # observed: the cap is ~RAM/2 minus ~130 MiB
     return max(512, -(-need // (256 << 20)) * 256)
 
 

@@ -91,6 +91,9 @@ KNOWN_EFFECTS: Mapping[str, Effects] = {
                                                target="../run/systemd/resolve/stub-resolv.conf"),)),
     # passwd postinst: groupadd -g 42 shadow (base-passwd's master already has it; kept for older masters).
     "passwd": Effects(users=(SystemUser(name="shadow", user=False, uid=42, package="passwd"),)),
+    # openssh-server postinst: cp /usr/share/openssh/sshd_config "$new_config", then ucf installs it
+    # as /etc/ssh/sshd_config (host keys come from sshd-keygen.service at boot, never the image).
+    "openssh-server": Effects(copies=(Copy(src="usr/share/openssh/sshd_config", dst="etc/ssh/sshd_config"),)),
     # iproute2 postinst: setcap cap_net_admin=ep on ping-like helpers — not representable in newc.
     "iproute2": Effects(unsupported=("setcap on /usr/bin/ip helpers (no xattrs in cpio)",)),
 }
