@@ -84,8 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     lk.add_argument("--update", action="store_true", help="replace an existing lockfile")
     f = sub.add_parser("fetch", help="download the locked packages into the cache")
     _recipe_args(f)
-    for verb in ("measure", "replay"):
-        m = sub.add_parser(verb, help=f"{verb} (see python -m assembler {verb} --help)", add_help=False)
+    for verb, what in (("measure", "predict the TDX MRTD/RTMRs or vTPM PCRs a UKI will produce"),
+                       ("replay", "replay a TPM event log or TDX CCEL, optionally against a prediction")):
+        m = sub.add_parser(verb, help=f"{what} (python -m assembler {verb} --help)", add_help=False)
         m.add_argument("rest", nargs=argparse.REMAINDER)
     i = sub.add_parser("inspect", help="list a UKI, .deb or cpio")
     i.add_argument("file", type=Path)
