@@ -38,7 +38,14 @@ class BootResult:
     exit_code: int | None  # QEMU's exit code, None if we stopped it
 
     def lines(self, prefix: str) -> list[str]:
-        return [ln.strip() for ln in self.console.splitlines() if ln.strip().startswith(prefix)]
+        """Console lines containing ``prefix``, from the prefix on: terminal control sequences
+        (systemd's and agetty's) can land on the same line before it."""
+        out = []
+        for line in self.console.splitlines():
+            at = line.find(prefix)
+            if at >= 0:
+                out.append(line[at:].strip())
+        return out
 
 
 @contextlib.contextmanager
