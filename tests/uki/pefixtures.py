@@ -6,10 +6,16 @@ reader under test.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 SCN_CODE = 0x60000020
 SCN_DATA = 0x40000040
@@ -191,4 +197,21 @@ def make_kernel(
             image_base=0x100000,
             header_patches=patches,
         )
+    )
+
+
+def make_cert(key: rsa.RSAPrivateKey, name: str = "uki test db", *, serial: int = 0x1234567890ABCDEF,
+              days: int = 3650) -> x509.Certificate:
+    """A self-signed certificate with fixed dates, for signing tests."""
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    start = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(serial)
+        .not_valid_before(start)
+        .not_valid_after(start + datetime.timedelta(days=days))
+        .sign(key, hashes.SHA256())
     )

@@ -5,7 +5,6 @@ sbverify (sbsigntool) and osslsigncode are Debian packages listed in scripts/apt
 
 from __future__ import annotations
 
-import datetime
 import re
 import subprocess
 from pathlib import Path
@@ -13,29 +12,13 @@ from pathlib import Path
 import pefile
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 
-from tests.uki.pefixtures import make_kernel, make_stub
+from tests.uki.pefixtures import make_cert, make_kernel, make_stub
 from uki import authenticode_digest, build_uki, read_pe, sign_pe
 from uki.authenticode import pe_checksum
 from uki.errors import PeFormatError, SigningError
-
-
-def make_cert(key: rsa.RSAPrivateKey, name: str = "uki test db") -> x509.Certificate:
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    start = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(0x1234567890ABCDEF)
-        .not_valid_before(start)
-        .not_valid_after(start + datetime.timedelta(days=3650))
-        .sign(key, hashes.SHA256())
-    )
 
 
 @pytest.fixture(scope="module")

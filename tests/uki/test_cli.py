@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
-from tests.uki.pefixtures import make_kernel, make_stub
+from tests.uki.pefixtures import make_cert, make_kernel, make_stub
 from uki import read_pe
 from uki.cli import main
 
@@ -70,18 +67,7 @@ def test_default_output_name_like_ukify(inputs: Path, monkeypatch: pytest.Monkey
 
 def test_signed_build(inputs: Path) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cli test")])
-    start = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(7)
-        .not_valid_before(start)
-        .not_valid_after(start + datetime.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
+    cert = make_cert(key, "cli test", serial=7, days=30)
     (inputs / "k.pem").write_bytes(
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )

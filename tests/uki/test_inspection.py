@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-import datetime
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
-from tests.uki.pefixtures import make_kernel, make_stub
+from tests.uki.pefixtures import make_cert, make_kernel, make_stub
 from uki import authenticode_digest, build_uki, sign_pe
 from uki.inspection import format_text, inspect_pe
 
 
 def test_signed_uki_lists_its_certificate_and_digests() -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "inspect me")])
-    start = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(3)
-        .not_valid_before(start)
-        .not_valid_after(start + datetime.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
+    cert = make_cert(key, "inspect me", serial=3, days=30)
     uki = build_uki(stub=make_stub(), linux=make_kernel(), cmdline=b"x")
     info = inspect_pe(sign_pe(uki, private_key=key, certificate=cert))
     assert len(info.signatures) == 1

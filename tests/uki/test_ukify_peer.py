@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
 import re
@@ -22,13 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from tests import archive
-from tests.uki.pefixtures import filler, make_kernel
+from tests.uki.pefixtures import filler, make_cert, make_kernel
 from uki import authenticode_digest, build_uki, read_pe
 from uki.cli import main as uki_main
 from uki.errors import PeFormatError
@@ -295,18 +292,7 @@ def test_nx_compat_cleared_like_ukify(peer: Peer) -> None:
 @pytest.fixture(scope="module")
 def keypair(peer: Peer) -> tuple[Path, Path]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "uki peer test")])
-    start = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(start)
-        .not_valid_after(start + datetime.timedelta(days=3650))
-        .sign(key, hashes.SHA256())
-    )
+    cert = make_cert(key, "uki peer test", serial=1, days=3650)
     key_path = peer.file(
         "db.key",
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
