@@ -70,6 +70,7 @@ class Image:
     initrd_sha256: str
     cpio_sha256: str
     cpio_size: int
+    min_ram_mib: int
     files: int
     kernel_version: str
     os_release: bytes
@@ -287,9 +288,10 @@ def build_image(recipe: Recipe, *, mirrors: Sequence[str], offline: bool = False
     os_release, accounts = configure_tree(tree, recipe, image_pkgs)
     with step(f"Packing {len(tree)} entries into the initrd"):
         initrd = pack(tree, accounts, epoch=recipe.source_date_epoch)
+    min_ram = min_ram_mib(initrd.cpio_size, len(initrd.compressed))
     log.info("initrd: %d entries, %.1f MiB unpacked, %.1f MiB compressed; the rootfs tmpfs holds at most half "
              "of RAM, so boot with at least %d MiB", initrd.entries, initrd.cpio_size / 2**20,
-             len(initrd.compressed) / 2**20, min_ram_mib(initrd.cpio_size, len(initrd.compressed)))
+             len(initrd.compressed) / 2**20, min_ram)
     cmdline = " ".join(recipe.cmdline)
     with step("Assembling the UKI"):
         try:
@@ -309,7 +311,8 @@ def build_image(recipe: Recipe, *, mirrors: Sequence[str], offline: bool = False
         extra[f"{recipe.id}.eventlog.json"] = eventlog
     return Image(recipe=recipe, lock=lock, lock_bytes=lock_bytes, uki=efi, extra_outputs=extra,
                  initrd_sha256=hashlib.sha256(initrd.compressed).hexdigest(), cpio_sha256=initrd.cpio_sha256,
-                 cpio_size=initrd.cpio_size, files=initrd.entries, kernel_version=kernel.version,
+                 cpio_size=initrd.cpio_size, min_ram_mib=min_ram, files=initrd.entries,
+                 kernel_version=kernel.version,
                  os_release=os_release, cmdline=cmdline, packages=tuple(all_pkgs))
 
 
@@ -325,7 +328,7 @@ def manifest(image: Image, outputs: dict[str, str]) -> dict[str, object]:
         "kernel": {"version": image.kernel_version, "cmdline": image.cmdline},
         "initrd": {"files": image.files, "cpio_sha256": image.cpio_sha256, "cpio_size": image.cpio_size,
                    "zstd_sha256": image.initrd_sha256,
-                   "min_ram_mib": min_ram_mib(image.cpio_size, len(image.uki))},
+                   "min_ram_mib": image.min_ram_mib},
         "uki": {"sha256": hashlib.sha256(image.uki).hexdigest(), "size": len(image.uki)},
         "outputs": outputs,
         "compressors": library_versions(),
