@@ -146,3 +146,23 @@ def test_image_tree_is_sound(bob_build: Path) -> None:
     assert members["etc/machine-id"].data == b""  # type: ignore[attr-defined]
     assert b"pam_unix.so" in members["etc/pam.d/common-auth"].data  # type: ignore[attr-defined]
     assert all(m.mtime == 0 for m in members.values())  # type: ignore[attr-defined]
+
+
+@pytest.mark.network
+def test_verify_reproduces_and_names_a_difference(bob_build: Path, tmp_path: Path) -> None:
+    """The auditor's command: OK for every published output; one altered digest is DIFFERS and exit 1."""
+    published = (bob_build / "SHA256SUMS").read_text()
+    good = tmp_path / "SHA256SUMS"
+    good.write_text(published)
+    r = run_assembler(["verify", str(ROOT / "recipes" / "bob.toml"), "--expect", str(good), "--out",
+                       str(tmp_path / "v1")])
+    assert r.code == 0, r.stderr[-2000:]
+    assert {line.split()[0] for line in r.stdout.splitlines()} == {"OK"}
+    lines = published.splitlines()
+    name = lines[0].split("  ", 1)[1]
+    bad = tmp_path / "BAD"
+    bad.write_text("\n".join([f"{'0' * 64}  {name}", *lines[1:]]) + "\n")
+    r = run_assembler(["verify", str(ROOT / "recipes" / "bob.toml"), "--expect", str(bad), "--out",
+                       str(tmp_path / "v2")])
+    assert r.code == 1
+    assert f"DIFFERS  {name}" in r.stdout
