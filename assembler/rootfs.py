@@ -17,10 +17,11 @@ import logging
 import posixpath
 from collections.abc import Sequence
 
-from debian.deb822 import PkgRelation
+from debfetch.errors import DebfetchError
+from debfetch.relations import parse_relations
 
 from .deb import DebPackage, Member
-from .errors import TreeError
+from .errors import DebError, TreeError
 from .tree import Entry, Kind, Tree
 
 log = logging.getLogger(__name__)
@@ -36,11 +37,23 @@ def canonical(path: str, aliases: dict[str, str] = ALIASES_AMD64) -> str:
     return path
 
 
-def _replaced_names(pkg: DebPackage) -> set[str]:
+def _replaced_names(pkg: DebPackage, versions: dict[str, str]) -> set[str]:
+    """Packages of this install that ``pkg`` replaces: ``Replaces: foo (<< 2)`` counts only when the
+    selected foo is older than 2 (dpkg's rule)."""
     field = pkg.control.get("Replaces", "")
     if not field:
         return set()
-    return {alt["name"] for group in PkgRelation.parse_relations(field) for alt in group}
+    try:
+        groups = parse_relations(field, where=f"{pkg.name} Replaces")
+    except DebfetchError as e:
+        raise DebError(f"malformed Replaces: {e}", where=pkg.name) from e
+    out = set()
+    for group in groups:
+        for alt in group:
+            version = versions.get(alt.name)
+            if version is not None and (alt.constraint is None or alt.constraint.accepts(version)):
+                out.add(alt.name)
+    return out
 
 
 def _retarget(orig: str, new: str, target: str, aliases: dict[str, str]) -> str:
@@ -65,7 +78,8 @@ def unpack(packages: Sequence[DebPackage], *, arch: str = "amd64", epoch: int = 
     tree = Tree()
     owner: dict[str, str] = {}  # canonical path -> package
     shipped_as: dict[str, tuple[str, str]] = {}  # canonical path -> (package, shipped path)
-    replaces = {p.name: _replaced_names(p) for p in packages}
+    versions = {p.name: p.version for p in packages}
+    replaces = {p.name: _replaced_names(p, versions) for p in packages}
     multi_arch_same = {p.name for p in packages if p.control.get("Multi-Arch") == "same"}
     ordered = install_order(packages)
     for pkg in ordered:

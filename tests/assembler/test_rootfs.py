@@ -37,6 +37,9 @@ def test_collisions_and_replaces() -> None:
         unpack([one, two])  # type: ignore[list-item]
     two_r = _pkg("two", [{"name": "./usr/bin/x", "data": b"2"}], control={"Replaces": "one (<< 2)"})
     assert unpack([one, two_r])["usr/bin/x"].data == b"2"  # type: ignore[list-item]
+    two_old = _pkg("two", [{"name": "./usr/bin/x", "data": b"2"}], control={"Replaces": "one (<< 1.0)"})
+    with pytest.raises(TreeError, match="shipped by both"):  # one is 1.0: the versioned Replaces does not apply
+        unpack([one, two_old])  # type: ignore[list-item]
     same = _pkg("two", [{"name": "./usr/bin/x", "data": b"1"}])
     with pytest.raises(TreeError, match="shipped by both"):  # dpkg refuses identical files too
         unpack([one, same])  # type: ignore[list-item]
