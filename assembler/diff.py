@@ -9,26 +9,18 @@ sha256 or link target). The answer is a list of lines, empty when the inputs are
 from __future__ import annotations
 
 import hashlib
-import io
 import stat
 from pathlib import Path
 
-import zstandard
-
 from uki.pe import read_pe
 
-from .cpio import read_newc
 from .errors import InputError
-
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+from .initrd import read_initrd
 
 
 def _cpio_listing(blob: bytes) -> dict[str, str]:
-    if blob[:4] == ZSTD_MAGIC:
-        with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(blob)) as reader:
-            blob = reader.read()
     out = {}
-    for m in read_newc(blob):
+    for m in read_initrd(blob):
         kind = stat.S_IFMT(m.mode)
         if kind == stat.S_IFREG:
             what = f"file {len(m.data)} bytes sha256:{hashlib.sha256(m.data).hexdigest()[:16]}"

@@ -9,6 +9,7 @@ only on the cpio and the pinned libzstd (whose version the manifest records).
 from __future__ import annotations
 
 import hashlib
+import io
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import zstandard
 
 from .accounts import Accounts
-from .cpio import CpioEntry, iter_newc
+from .cpio import CpioEntry, CpioMember, iter_newc, read_newc
 from .tree import Kind, Tree
 
 ZSTD_LEVEL = 3
@@ -50,6 +51,22 @@ def pack(tree: Tree, accounts: Accounts, *, epoch: int, level: int = ZSTD_LEVEL)
     raw = b"".join(iter_newc(cpio_entries(tree, accounts, epoch=epoch)))
     return Initrd(cpio_sha256=hashlib.sha256(raw).hexdigest(), cpio_size=len(raw), compressed=compress(raw, level),
                   entries=len(tree) + 1)
+
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def decompress(blob: bytes) -> bytes:
+    """The cpio inside an initrd as :func:`pack` writes it; a plain cpio is returned as it is."""
+    if blob[:4] != ZSTD_MAGIC:
+        return blob
+    with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(blob)) as reader:
+        return reader.read()
+
+
+def read_initrd(blob: bytes) -> list[CpioMember]:
+    """The members of a (zstd-compressed) newc initrd: what ``inspect``, ``diff`` and tests read."""
+    return read_newc(decompress(blob))
 
 
 def library_versions() -> dict[str, str]:

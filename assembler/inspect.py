@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import stat
 import sys
 from pathlib import Path
 
 import zstandard
 
-from .cpio import read_newc
 from .deb import read_deb
 from .errors import CpioError, InputError
+from .initrd import read_initrd
 from .output import dumps
 
 
 def _cpio_rows(raw: bytes) -> list[dict[str, object]]:
-    if raw[:4] == b"\x28\xb5\x2f\xfd":
-        with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(raw)) as reader:
-            raw = reader.read()
     return [{"path": m.name.decode("utf-8", "surrogateescape"), "mode": f"{m.mode:o}", "uid": m.uid, "gid": m.gid,
              "size": len(m.data), "mtime": m.mtime,
              "sha256": hashlib.sha256(m.data).hexdigest() if stat.S_ISREG(m.mode) else None,
              "target": m.data.decode("utf-8", "surrogateescape") if stat.S_ISLNK(m.mode) else None}
-            for m in read_newc(raw)]
+            for m in read_initrd(raw)]
 
 
 def inspect_file(path: Path, *, as_json: bool) -> int:

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from assembler import build as pipeline  # noqa: E402
 from assembler import depmod  # noqa: E402
-from assembler.initrd import pack  # noqa: E402
+from assembler.initrd import decompress, pack  # noqa: E402
 from assembler.recipe import load  # noqa: E402
 from assembler.tree import Kind  # noqa: E402
 
@@ -80,11 +80,9 @@ def main() -> int:
         initrd = pack(tree, accounts, epoch=recipe.source_date_epoch)
         ours = best(lambda: pack(tree, accounts, epoch=recipe.source_date_epoch), args.repeat)
         if shutil.which("cpio") and shutil.which("zstd"):
-            import zstandard
-
             staged = work / "root"
             staged.mkdir()
-            raw = zstandard.ZstdDecompressor().decompress(initrd.compressed, max_output_size=1 << 34)
+            raw = decompress(initrd.compressed)
             subprocess.run(["cpio", "-idm", "--quiet", "--no-absolute-filenames"], input=raw, cwd=staged,
                            check=True, stderr=subprocess.DEVNULL)
             baseline = best(lambda: sh("find . | LC_ALL=C sort | cpio -o -H newc --quiet | zstd -q -3 -T1 > ../b.zst",

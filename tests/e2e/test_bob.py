@@ -83,13 +83,11 @@ def test_bob_raw_disk_boots_from_its_esp(bob_build: Path, tmp_path: Path) -> Non
 def _initrd_members(efi: Path) -> dict[str, object]:
     import stat
 
-    import zstandard
-
-    from assembler.cpio import read_newc
+    from assembler.initrd import read_initrd
     from uki.pe import read_pe
 
-    raw = zstandard.ZstdDecompressor().decompressobj().decompress(read_pe(efi.read_bytes()).section_data(".initrd"))
-    members = {m.name.decode("utf-8", "surrogateescape"): m for m in read_newc(raw)}
+    members = {m.name.decode("utf-8", "surrogateescape"): m
+               for m in read_initrd(read_pe(efi.read_bytes()).section_data(".initrd") or b"")}
     assert all(stat.S_IFMT(m.mode) for m in members.values())
     return members  # type: ignore[return-value]
 
