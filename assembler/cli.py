@@ -213,16 +213,16 @@ def _guarded(run: Callable[[], int], debug: bool) -> int:
         msg = str(e)
         print(f"error: {msg}" + (f" (hint: {hint})" if hint and hint not in msg else ""), file=sys.stderr)
         return _exit_code(e)
+    except BrokenPipeError:  # `... | head`: the reader went away; not an error of ours
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
+        return 0
     except OSError as e:
         if debug:
             raise
         where = f"{e.filename}: " if e.filename else ""
         print(f"error: {where}{e.strerror or e}", file=sys.stderr)
         return 2 if isinstance(e, (FileNotFoundError, IsADirectoryError, NotADirectoryError)) else 1
-    except BrokenPipeError:  # `... | head`: the reader went away; not an error of ours
-        with contextlib.suppress(OSError):
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
-        return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
